@@ -1,0 +1,28 @@
+# The README's two commands: `make run` and `make test`.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+MODEL ?=
+PROMPT ?= The quick brown fox jumps over the lazy dog. The quick brown
+
+.PHONY: deps build run test bench clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	OMP_WAIT_POLICY=PASSIVE $(BUILD)/mechlens run $(if $(MODEL),--model $(MODEL),) --prompt "$(PROMPT)"
+
+test: build
+	cd $(BUILD) && OMP_WAIT_POLICY=PASSIVE ctest --output-on-failure -j 2
+
+bench: build
+	OMP_WAIT_POLICY=PASSIVE $(BUILD)/mechlens bench engine --config gpt2-small --batch 2 --seq 20 --json
+
+clean:
+	rm -rf $(BUILD)

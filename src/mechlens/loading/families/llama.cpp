@@ -1,0 +1,78 @@
+// LLaMA (LlamaForCausalLM), LLaMA-2 and grouped-query LLaMA variants.
+#include "mechlens/core/error.h"
+#include "mechlens/loading/families/common.h"
+#include "mechlens/loading/families/family.h"
+#include "mechlens/loading/families/llama_like.h"
+
+namespace mechlens {
+namespace conv {
+
+ModelConfig llama_like_config(const nlohmann::json& hf, const std::string& where, bool tie_default) {
+  ModelConfig c;
+  c.d_model = hf_int(hf, {"hidden_size"}, where);
+  c.n_layers = hf_int(hf, {"num_hidden_layers"}, where);
+  c.n_heads = hf_int(hf, {"num_attention_heads"}, where);
+  if (c.n_heads == 0) fail(where, "num_attention_heads must be positive");
+  c.d_head = hf_int_or(hf, {"head_dim"}, c.d_model / c.n_heads, where);
+  c.n_key_value_heads = hf_int_or(hf, {"num_key_value_heads"}, c.n_heads, where);
+  c.d_mlp = hf_int(hf, {"intermediate_size"}, where);
+  c.d_vocab = hf_int(hf, {"vocab_size"}, where);
+  c.n_ctx = hf_int(hf, {"max_position_embeddings"}, where);
+  c.act_fn = act_from_hf(hf_string_or(hf, "hidden_act", "silu", where), where);
+  c.normalization_type = "RMS";
+  c.final_rms = true;
+  c.eps = hf_double_or(hf, {"rms_norm_eps"}, 1e-6, where);
+  c.positional_embedding_type = "rotary";
+  c.rotary_dim = c.d_head;
+  c.rotary_base = hf_double_or(hf, {"rope_theta"}, 10000.0, where);
+  if (hf.contains("rope_scaling") && !hf["rope_scaling"].is_null())
+    fail(where, "rope_scaling is not supported yet");
+  c.gated_mlp = true;
+  c.tie_word_embeddings = hf_bool_or(hf, "tie_word_embeddings", tie_default, where);
+  common_fields(c, hf, where);
+  return c;
+}
+
+StateDict llama_like_convert(const TensorStore& ts, const ModelConfig& c) {
+  const std::string p = detect_prefix(ts, "embed_tokens.weight", "model.");
+  const int64_t dm = c.d_model, h = c.n_heads, kv = c.kv_heads(), dh = c.d_head;
+  StateDict sd;
+  sd["embed.W_E"] = ts.get(p + "embed_tokens.weight", {c.d_vocab, dm});
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::string s = p + "layers." + std::to_string(l) + ".", d = "blocks." + std::to_string(l) + ".";
+    sd[d + "ln1.w"] = ts.get(s + "input_layernorm.weight", {dm});
+    sd[d + "ln2.w"] = ts.get(s + "post_attention_layernorm.weight", {dm});
+    const char* names[] = {"Q", "K", "V"};
+    const char* hf_names[] = {"q_proj", "k_proj", "v_proj"};
+    const int64_t heads[] = {h, kv, kv};
+    for (int i = 0; i < 3; ++i) {
+      const std::string w = s + "self_attn." + hf_names[i];
+      sd[d + "attn.W_" + names[i]] = linear_to_heads(ts.get(w + ".weight", {heads[i] * dh, dm}), heads[i]);
+      if (ts.contains(w + ".bias")) sd[d + "attn.b_" + names[i]] = ts.get(w + ".bias", {heads[i] * dh}).reshape({heads[i], dh});
+    }
+    sd[d + "attn.W_O"] = linear_to_W_O(ts.get(s + "self_attn.o_proj.weight", {dm, h * dh}), h);
+    if (ts.contains(s + "self_attn.o_proj.bias")) sd[d + "attn.b_O"] = ts.get(s + "self_attn.o_proj.bias", {dm});
+    sd[d + "mlp.W_gate"] = ts.get(s + "mlp.gate_proj.weight", {c.d_mlp, dm}).t().contiguous();
+    sd[d + "mlp.W_in"] = ts.get(s + "mlp.up_proj.weight", {c.d_mlp, dm}).t().contiguous();
+    sd[d + "mlp.W_out"] = ts.get(s + "mlp.down_proj.weight", {dm, c.d_mlp}).t().contiguous();
+  }
+  sd["ln_final.w"] = ts.get(p + "norm.weight", {dm});
+  sd["unembed.W_U"] = unembed_from(ts, "lm_head.weight", sd["embed.W_E"], c);
+  return sd;
+}
+
+}  // namespace conv
+
+Family llama_family() {
+  Family f;
+  f.name = "llama";
+  f.model_types = {"llama"};
+  f.architectures = {"LlamaForCausalLM"};
+  f.config = [](const nlohmann::json& hf, const std::string& where) {
+    return conv::llama_like_config(hf, where, false);
+  };
+  f.convert = conv::llama_like_convert;
+  return f;
+}
+
+}  // namespace mechlens

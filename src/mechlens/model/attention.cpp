@@ -1,0 +1,130 @@
+#include "mechlens/model/components.h"
+
+#include <cmath>
+
+namespace mechlens {
+
+// ---- rotary ---------------------------------------------------------------------------
+
+void Rotary::init(const ModelConfig& cfg) {
+  dim = cfg.rot_dim();
+  adjacent = cfg.rotary_adjacent_pairs;
+  // Frequencies computed in float32 the way Hugging Face computes them, so long
+  // contexts agree with HF to the last bit we can measure.
+  at::Tensor idx = at::arange(0, dim, 2, at::kLong).to(at::kFloat) / static_cast<float>(dim);
+  at::Tensor inv_freq = 1.0 / at::pow(static_cast<float>(cfg.rotary_base), idx);  // [dim/2]
+  at::Tensor t = at::arange(cfg.n_ctx, at::kLong).to(at::kFloat);
+  at::Tensor freqs = at::outer(t, inv_freq);  // [n_ctx, dim/2]
+  at::Tensor emb = adjacent ? at::repeat_interleave(freqs, 2, 1) : at::cat({freqs, freqs}, 1);
+  cos = emb.cos();
+  sin = emb.sin();
+}
+
+at::Tensor Rotary::apply(const at::Tensor& x, int64_t offset) {
+  const int64_t p = x.size(1);
+  at::Tensor c = cos.slice(0, offset, offset + p).unsqueeze(1).to(x.scalar_type());  // [p, 1, dim]
+  at::Tensor s = sin.slice(0, offset, offset + p).unsqueeze(1).to(x.scalar_type());
+  at::Tensor xr = x.slice(-1, 0, dim);
+  at::Tensor rotated;
+  if (adjacent) {  // GPT-J: pairs (0,1), (2,3), ... ; rotate_every_two
+    at::Tensor x1 = xr.slice(-1, 0, dim, 2), x2 = xr.slice(-1, 1, dim, 2);
+    rotated = at::stack({-x2, x1}, -1).flatten(-2);
+  } else {  // NeoX / LLaMA: pairs (i, i + dim/2); rotate_half
+    at::Tensor x1 = xr.slice(-1, 0, dim / 2), x2 = xr.slice(-1, dim / 2, dim);
+    rotated = at::cat({-x2, x1}, -1);
+  }
+  at::Tensor out = xr * c + rotated * s;
+  if (dim == x.size(-1)) return out;
+  return at::cat({out, x.slice(-1, dim, x.size(-1))}, -1);
+}
+
+// ---- attention ------------------------------------------------------------------------
+
+Attention::Attention(const std::string& p, int l, const ModelConfig& c)
+    : cfg(&c),
+      layer(l),
+      local(c.layer_is_local(l)),
+      hook_q(p + ".hook_q"),
+      hook_k(p + ".hook_k"),
+      hook_v(p + ".hook_v"),
+      hook_rot_q(p + ".hook_rot_q"),
+      hook_rot_k(p + ".hook_rot_k"),
+      hook_attn_scores(p + ".hook_attn_scores"),
+      hook_pattern(p + ".hook_pattern"),
+      hook_z(p + ".hook_z"),
+      hook_result(p + ".hook_result") {
+  if (c.positional_embedding_type == "rotary") rotary.init(c);
+  at::Tensor i = at::arange(c.n_ctx, at::kLong).unsqueeze(1), j = at::arange(c.n_ctx, at::kLong).unsqueeze(0);
+  mask = j <= i;
+  if (local) mask = mask & (j > i - c.window_size);
+}
+
+void Attention::bind(const StateDict& sd, const ModelConfig& c) {
+  const std::string p = "blocks." + std::to_string(layer) + ".attn.";
+  W_Q = sd.at(p + "W_Q"), b_Q = sd.at(p + "b_Q");
+  W_K = sd.at(p + "W_K"), b_K = sd.at(p + "b_K");
+  W_V = sd.at(p + "W_V"), b_V = sd.at(p + "b_V");
+  W_O = sd.at(p + "W_O"), b_O = sd.at(p + "b_O");
+  // [heads, d_model, d_head] -> [d_model, heads * d_head], concatenated q | k | v.
+  auto flat = [](const at::Tensor& w) { return w.permute({1, 0, 2}).reshape({w.size(1), -1}); };
+  W_qkv = at::cat({flat(W_Q), flat(W_K), flat(W_V)}, 1).contiguous();
+  b_qkv = at::cat({b_Q.reshape(-1), b_K.reshape(-1), b_V.reshape(-1)}).contiguous();
+  W_O_flat = W_O.reshape({-1, W_O.size(2)}).contiguous();
+}
+
+at::Tensor Attention::operator()(const at::Tensor& xq, const at::Tensor& xk, const at::Tensor& xv,
+                                 bool per_head_inputs, KVCacheEntry* kv) {
+  const int64_t h = cfg->n_heads, kvh = cfg->kv_heads(), dh = cfg->d_head;
+  const int64_t b = xq.size(0), p = xq.size(1);
+  at::Tensor q, k, v;
+  if (!per_head_inputs) {
+    // Fast path: one GEMM for q, k and v; the hooks see views of its result.
+    at::Tensor qkv = at::addmm(b_qkv, xq.reshape({b * p, -1}), W_qkv).view({b, p, -1});
+    q = hook_q(qkv.slice(2, 0, h * dh).view({b, p, h, dh}));
+    k = hook_k(qkv.slice(2, h * dh, (h + kvh) * dh).view({b, p, kvh, dh}));
+    v = hook_v(qkv.slice(2, (h + kvh) * dh, (h + 2 * kvh) * dh).view({b, p, kvh, dh}));
+  } else {
+    // Inputs carry a head axis (use_split_qkv_input / use_attn_in).
+    q = hook_q(at::einsum("bphd,hdk->bphk", {xq, W_Q}) + b_Q);
+    k = hook_k(at::einsum("bphd,hdk->bphk", {xk, W_K}) + b_K);
+    v = hook_v(at::einsum("bphd,hdk->bphk", {xv, W_V}) + b_V);
+  }
+  int64_t offset = 0;
+  if (kv) {  // keys are cached before rotary, as TransformerLens does
+    offset = kv->length();
+    if (offset > 0) {
+      k = at::cat({kv->k, k}, 1);
+      v = at::cat({kv->v, v}, 1);
+    }
+    kv->k = k, kv->v = v;
+  }
+  if (cfg->positional_embedding_type == "rotary") {
+    q = hook_rot_q(rotary.apply(q, offset));
+    k = hook_rot_k(rotary.apply(k, 0));
+  }
+  const int64_t kp = k.size(1);
+  at::Tensor q_ = q.permute({0, 2, 1, 3});  // [b, h, p, dh]
+  at::Tensor k_ = k.permute({0, 2, 3, 1});  // [b, kvh, dh, kp]
+  at::Tensor v_ = v.permute({0, 2, 1, 3});  // [b, kvh, kp, dh]
+  if (kvh != h) {  // grouped-query attention: query head i reads kv head i / (h / kvh)
+    k_ = k_.unsqueeze(2).expand({b, kvh, h / kvh, dh, kp}).reshape({b, h, dh, kp});
+    v_ = v_.unsqueeze(2).expand({b, kvh, h / kvh, kp, dh}).reshape({b, h, kp, dh});
+  }
+  const bool low_precision = q_.scalar_type() != at::kFloat && q_.scalar_type() != at::kDouble;
+  if (low_precision) q_ = q_.to(at::kFloat), k_ = k_.to(at::kFloat);
+  at::Tensor scores = at::matmul(q_, k_);
+  if (cfg->use_attn_scale) scores = scores / cfg->scale();
+  at::Tensor m = mask.slice(0, offset, offset + p).slice(1, 0, kp);
+  scores = hook_attn_scores(scores.masked_fill(m.logical_not(), -std::numeric_limits<float>::infinity()));
+  at::Tensor pattern = at::softmax(scores, -1);
+  pattern = hook_pattern(at::where(at::isnan(pattern), at::zeros_like(pattern), pattern));
+  pattern = pattern.to(v_.scalar_type());
+  at::Tensor z = hook_z(at::matmul(pattern, v_).permute({0, 2, 1, 3}));  // [b, p, h, dh]
+  if (cfg->use_attn_result) {
+    at::Tensor result = hook_result(at::einsum("bphk,hkd->bphd", {z, W_O}));
+    return result.sum(2) + b_O;
+  }
+  return at::addmm(b_O, z.reshape({b * p, h * dh}), W_O_flat).view({b, p, -1});
+}
+
+}  // namespace mechlens

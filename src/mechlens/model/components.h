@@ -1,0 +1,79 @@
+// The pieces of a transformer block, each computing exactly what the matching
+// TransformerLens component computes, and passing its activations through HookPoints.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mechlens/model/config.h"
+#include "mechlens/model/hook_point.h"
+#include "mechlens/model/weights.h"
+
+namespace mechlens {
+
+// LayerNorm / LayerNormPre / RMSNorm / RMSNormPre, as TransformerLens:
+//   LN:  x -= mean; scale = hook_scale(sqrt(mean(x^2) + eps)); hook_normalized(x / scale * w + b)
+//   RMS: scale = hook_scale(sqrt(mean(x^2) + eps)); hook_normalized(x / scale) * w
+struct Norm {
+  Norm(const std::string& prefix, const ModelConfig& cfg);
+  at::Tensor operator()(const at::Tensor& x);
+  void bind(const StateDict& sd);
+  std::string prefix;
+  std::string type;  // LN, LNPre, RMS, RMSPre, none
+  double eps;
+  at::Tensor w, b;
+  HookPoint hook_scale, hook_normalized;
+};
+
+// Per-layer key/value store for incremental decoding. Holds keys after rotary and
+// values, with kv heads (before any GQA repeat): [batch, pos, kv_heads, d_head].
+struct KVCacheEntry {
+  at::Tensor k, v;
+  int64_t length() const { return k.defined() ? k.size(1) : 0; }
+};
+
+struct Rotary {
+  // Returns x with rotary embedding applied to its first rotary_dim features;
+  // x is [batch, pos, heads, d_head]; positions start at `offset`.
+  at::Tensor apply(const at::Tensor& x, int64_t offset);
+  void init(const ModelConfig& cfg);
+  int64_t dim = 0;
+  bool adjacent = false;
+  at::Tensor cos, sin;  // [n_ctx, dim] in the layout `adjacent` needs
+};
+
+struct Attention {
+  Attention(const std::string& prefix, int layer, const ModelConfig& cfg);
+  // xq/xk/xv are [b, p, d_model], or [b, p, heads, d_model] when per_head_inputs.
+  at::Tensor operator()(const at::Tensor& xq, const at::Tensor& xk, const at::Tensor& xv, bool per_head_inputs,
+                        KVCacheEntry* kv);
+  void bind(const StateDict& sd, const ModelConfig& cfg);
+
+  const ModelConfig* cfg;
+  int layer;
+  bool local;
+  Rotary rotary;
+  at::Tensor W_Q, b_Q, W_K, b_K, W_V, b_V, W_O, b_O;
+  at::Tensor W_qkv, b_qkv, W_O_flat;  // fused for the fast path, rebuilt by bind()
+  at::Tensor mask;                    // [n_ctx, n_ctx] bool, true where attending is allowed
+  HookPoint hook_q, hook_k, hook_v, hook_rot_q, hook_rot_k, hook_attn_scores, hook_pattern, hook_z, hook_result;
+};
+
+struct MLP {
+  MLP(const std::string& prefix, const ModelConfig& cfg);
+  at::Tensor operator()(const at::Tensor& x);
+  void bind(const StateDict& sd);
+
+  const ModelConfig* cfg;
+  std::string act_fn;
+  bool gated;
+  at::Tensor W_in, b_in, W_gate, W_out, b_out;
+  HookPoint hook_pre, hook_pre_linear, hook_mid, hook_post;
+  std::unique_ptr<Norm> ln;  // SoLU's LayerNorm over d_mlp
+};
+
+at::Tensor activation(const std::string& act_fn, const at::Tensor& x);
+
+}  // namespace mechlens

@@ -1,0 +1,172 @@
+#include "mechlens/model/config.h"
+
+#include <cmath>
+
+#include "mechlens/core/error.h"
+#include "mechlens/core/io.h"
+
+namespace mechlens {
+
+namespace {
+bool one_of(const std::string& s, std::initializer_list<const char*> xs) {
+  for (auto x : xs)
+    if (s == x) return true;
+  return false;
+}
+}  // namespace
+
+void ModelConfig::validate(const std::string& where) const {
+  auto positive = [&](int v, const char* name) {
+    if (v <= 0) fail(where, std::string("config field ") + name + " must be positive, got " + std::to_string(v));
+  };
+  positive(n_layers, "n_layers");
+  positive(d_model, "d_model");
+  positive(n_heads, "n_heads");
+  positive(d_head, "d_head");
+  positive(d_vocab, "d_vocab");
+  positive(n_ctx, "n_ctx");
+  if (!attn_only) positive(d_mlp, "d_mlp");
+  if (n_layers > 4096 || d_model > (1 << 20) || n_heads > 4096 || d_head > 65536 || n_ctx > (1 << 24) ||
+      d_vocab > (1 << 24) || d_mlp > (1 << 22))
+    fail(where, "config sizes are implausibly large");
+  if (kv_heads() <= 0 || n_heads % kv_heads() != 0)
+    fail(where, "n_heads (" + std::to_string(n_heads) + ") must be a multiple of n_key_value_heads (" +
+                    std::to_string(kv_heads()) + ")");
+  if (!one_of(act_fn, {"relu", "gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "silu", "solu_ln"}))
+    fail(where, "unknown act_fn \"" + act_fn + "\"");
+  if (!one_of(normalization_type, {"LN", "LNPre", "RMS", "RMSPre", "none"}))
+    fail(where, "unknown normalization_type \"" + normalization_type + "\"");
+  if (!one_of(positional_embedding_type, {"standard", "rotary", "none"}))
+    fail(where, "unknown positional_embedding_type \"" + positional_embedding_type + "\"");
+  if (positional_embedding_type == "rotary" && (rot_dim() > d_head || rot_dim() % 2 != 0))
+    fail(where, "rotary_dim must be even and at most d_head");
+  for (const auto& t : attn_types)
+    if (t != "global" && t != "local") fail(where, "attn_types entries must be global or local, got " + t);
+  for (int l = 0; l < n_layers; ++l)
+    if (layer_is_local(l) && window_size <= 0) fail(where, "local attention needs a positive window_size");
+  if (!one_of(dtype, {"float32", "bfloat16", "float16"})) fail(where, "unknown dtype \"" + dtype + "\"");
+}
+
+nlohmann::json ModelConfig::to_json() const {
+  return {{"n_layers", n_layers},
+          {"d_model", d_model},
+          {"n_heads", n_heads},
+          {"d_head", d_head},
+          {"d_mlp", d_mlp},
+          {"d_vocab", d_vocab},
+          {"d_vocab_out", vocab_out()},
+          {"n_ctx", n_ctx},
+          {"n_key_value_heads", kv_heads()},
+          {"act_fn", act_fn},
+          {"normalization_type", normalization_type},
+          {"final_rms", final_rms},
+          {"eps", eps},
+          {"positional_embedding_type", positional_embedding_type},
+          {"rotary_dim", rot_dim()},
+          {"rotary_base", rotary_base},
+          {"rotary_adjacent_pairs", rotary_adjacent_pairs},
+          {"attn_only", attn_only},
+          {"parallel_attn_mlp", parallel_attn_mlp},
+          {"gated_mlp", gated_mlp},
+          {"use_attn_scale", use_attn_scale},
+          {"attn_scale", scale()},
+          {"attn_types", attn_types},
+          {"window_size", window_size},
+          {"tie_word_embeddings", tie_word_embeddings},
+          {"use_attn_result", use_attn_result},
+          {"use_split_qkv_input", use_split_qkv_input},
+          {"use_hook_mlp_in", use_hook_mlp_in},
+          {"use_attn_in", use_attn_in},
+          {"dtype", dtype},
+          {"original_architecture", original_architecture},
+          {"model_name", model_name},
+          {"bos_token_id", bos_token_id},
+          {"eos_token_id", eos_token_id},
+          {"default_prepend_bos", default_prepend_bos}};
+}
+
+ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object()) fail(where, "config is not a JSON object");
+  ModelConfig c;
+  c.n_layers = json_get<int>(j, "n_layers", where);
+  c.d_model = json_get<int>(j, "d_model", where);
+  c.n_heads = json_get<int>(j, "n_heads", where);
+  c.d_head = json_get<int>(j, "d_head", where);
+  c.d_mlp = json_get_or<int>(j, "d_mlp", c.d_mlp, where);
+  c.d_vocab = json_get<int>(j, "d_vocab", where);
+  c.d_vocab_out = json_get_or<int>(j, "d_vocab_out", -1, where);
+  c.n_ctx = json_get<int>(j, "n_ctx", where);
+  c.n_key_value_heads = json_get_or<int>(j, "n_key_value_heads", -1, where);
+  c.act_fn = json_get_or<std::string>(j, "act_fn", c.act_fn, where);
+  c.normalization_type = json_get_or<std::string>(j, "normalization_type", c.normalization_type, where);
+  c.final_rms = json_get_or<bool>(j, "final_rms", c.final_rms, where);
+  c.eps = json_get_or<double>(j, "eps", c.eps, where);
+  c.positional_embedding_type =
+      json_get_or<std::string>(j, "positional_embedding_type", c.positional_embedding_type, where);
+  c.rotary_dim = json_get_or<int>(j, "rotary_dim", -1, where);
+  c.rotary_base = json_get_or<double>(j, "rotary_base", c.rotary_base, where);
+  c.rotary_adjacent_pairs = json_get_or<bool>(j, "rotary_adjacent_pairs", false, where);
+  c.attn_only = json_get_or<bool>(j, "attn_only", false, where);
+  c.parallel_attn_mlp = json_get_or<bool>(j, "parallel_attn_mlp", false, where);
+  c.gated_mlp = json_get_or<bool>(j, "gated_mlp", false, where);
+  c.use_attn_scale = json_get_or<bool>(j, "use_attn_scale", true, where);
+  c.attn_scale = json_get_or<double>(j, "attn_scale", -1, where);
+  c.attn_types = json_get_or<std::vector<std::string>>(j, "attn_types", {}, where);
+  c.window_size = json_get_or<int>(j, "window_size", -1, where);
+  c.tie_word_embeddings = json_get_or<bool>(j, "tie_word_embeddings", false, where);
+  c.use_attn_result = json_get_or<bool>(j, "use_attn_result", false, where);
+  c.use_split_qkv_input = json_get_or<bool>(j, "use_split_qkv_input", false, where);
+  c.use_hook_mlp_in = json_get_or<bool>(j, "use_hook_mlp_in", false, where);
+  c.use_attn_in = json_get_or<bool>(j, "use_attn_in", false, where);
+  c.dtype = json_get_or<std::string>(j, "dtype", c.dtype, where);
+  c.original_architecture = json_get_or<std::string>(j, "original_architecture", "mechlens", where);
+  c.model_name = json_get_or<std::string>(j, "model_name", "", where);
+  c.bos_token_id = json_get_or<int>(j, "bos_token_id", -1, where);
+  c.eos_token_id = json_get_or<int>(j, "eos_token_id", -1, where);
+  c.default_prepend_bos = json_get_or<bool>(j, "default_prepend_bos", true, where);
+  c.validate(where);
+  return c;
+}
+
+ModelConfig ModelConfig::preset(const std::string& name) {
+  ModelConfig c;
+  c.original_architecture = "mechlens";
+  c.model_name = name;
+  if (name == "gpt2-small") {
+    c.n_layers = 12, c.d_model = 768, c.n_heads = 12, c.d_head = 64, c.d_mlp = 3072;
+    c.d_vocab = 50257, c.n_ctx = 1024, c.act_fn = "gelu_new";
+    c.bos_token_id = c.eos_token_id = 50256;
+  } else if (name == "gpt2-tiny") {  // the default model of `mechlens run`
+    c.n_layers = 2, c.d_model = 128, c.n_heads = 4, c.d_head = 32, c.d_mlp = 512;
+    c.d_vocab = 50257, c.n_ctx = 256, c.act_fn = "gelu_new";
+    c.bos_token_id = c.eos_token_id = 50256;
+  } else if (name.rfind("attn-only-", 0) == 0 && name.size() >= 12) {  // attn-only-<N>l
+    c.n_layers = std::max(1, std::atoi(name.c_str() + 10));
+    c.attn_only = true, c.d_model = 512, c.n_heads = 8, c.d_head = 64, c.d_mlp = 0;
+    c.d_vocab = 50257, c.n_ctx = 1024, c.normalization_type = "LN";
+    c.positional_embedding_type = "standard";
+    c.bos_token_id = c.eos_token_id = 50256;
+  } else if (name == "solu-1l") {
+    c.n_layers = 1, c.d_model = 512, c.n_heads = 8, c.d_head = 64, c.d_mlp = 2048;
+    c.d_vocab = 50257, c.n_ctx = 1024, c.act_fn = "solu_ln";
+    c.bos_token_id = c.eos_token_id = 50256;
+  } else {
+    fail("", "unknown model preset \"" + name + "\" (known: gpt2-small, gpt2-tiny, attn-only-<N>l, solu-1l)");
+  }
+  return c;
+}
+
+int64_t ModelConfig::parameter_count() const {
+  int64_t dm = d_model, p = 0;
+  p += int64_t(d_vocab) * dm;                                   // W_E
+  if (positional_embedding_type == "standard") p += int64_t(n_ctx) * dm;
+  int64_t attn = dm * n_heads * d_head * 2 + dm * kv_heads() * d_head * 2 + n_heads * d_head * 2 +
+                 kv_heads() * d_head * 2 + dm;
+  int64_t mlp = attn_only ? 0 : dm * d_mlp * (gated_mlp ? 3 : 2) + d_mlp + dm;
+  int64_t ln = has_ln() ? dm * (ln_has_bias() ? 2 : ln_has_weight() ? 1 : 0) : 0;
+  p += n_layers * (attn + mlp + ln * (attn_only ? 1 : 2));
+  p += ln + dm * vocab_out() + vocab_out();
+  return p;
+}
+
+}  // namespace mechlens

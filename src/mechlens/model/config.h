@@ -1,0 +1,85 @@
+// ModelConfig: the fields of TransformerLens's HookedTransformerConfig that change
+// the computation, and nothing family-specific: converters translate a Hugging Face
+// config into these.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace mechlens {
+
+struct ModelConfig {
+  // sizes
+  int n_layers = 2;
+  int d_model = 64;
+  int n_heads = 4;
+  int d_head = 16;
+  int d_mlp = 256;          // ignored when attn_only
+  int d_vocab = 500;
+  int d_vocab_out = -1;     // -1: same as d_vocab
+  int n_ctx = 64;
+  int n_key_value_heads = -1;  // -1: same as n_heads (no GQA/MQA)
+
+  // activation: relu, gelu, gelu_new, gelu_fast, gelu_pytorch_tanh, silu, solu_ln
+  std::string act_fn = "gelu_new";
+  // normalization: LN, LNPre, RMS, RMSPre, none
+  std::string normalization_type = "LN";
+  bool final_rms = false;
+  double eps = 1e-5;
+
+  // positions: standard, rotary, none
+  std::string positional_embedding_type = "standard";
+  int rotary_dim = -1;           // -1: d_head
+  double rotary_base = 10000.0;
+  bool rotary_adjacent_pairs = false;  // GPT-J pairs (0,1),(2,3)...; NeoX/LLaMA pair i with i+dim/2
+
+  // structure
+  bool attn_only = false;
+  bool parallel_attn_mlp = false;
+  bool gated_mlp = false;
+  bool use_attn_scale = true;
+  double attn_scale = -1;  // -1: sqrt(d_head)
+  // Per-layer attention type: "global" or "local"; empty means all global.
+  std::vector<std::string> attn_types;
+  int window_size = -1;    // local layers: query i sees keys j with i - window_size < j <= i
+  bool tie_word_embeddings = false;  // informational; weights are copied on load
+
+  // optional hook points (TransformerLens flags)
+  bool use_attn_result = false;
+  bool use_split_qkv_input = false;
+  bool use_hook_mlp_in = false;
+  bool use_attn_in = false;
+
+  std::string dtype = "float32";  // float32, bfloat16, float16
+  std::string device = "cpu";
+  std::string original_architecture;  // e.g. GPT2LMHeadModel, "mechlens" for own models
+  std::string model_name;
+  // Tokenizer conventions, carried from the HF config for BOS handling.
+  int bos_token_id = -1;
+  int eos_token_id = -1;
+  bool default_prepend_bos = true;
+
+  int vocab_out() const { return d_vocab_out > 0 ? d_vocab_out : d_vocab; }
+  int kv_heads() const { return n_key_value_heads > 0 ? n_key_value_heads : n_heads; }
+  int rot_dim() const { return rotary_dim > 0 ? rotary_dim : d_head; }
+  double scale() const { return attn_scale > 0 ? attn_scale : std::sqrt(static_cast<double>(d_head)); }
+  bool layer_is_local(int l) const {
+    return l < static_cast<int>(attn_types.size()) && attn_types[l] == "local";
+  }
+  bool has_ln() const { return normalization_type != "none"; }
+  bool ln_has_weight() const { return normalization_type == "LN" || normalization_type == "RMS"; }
+  bool ln_has_bias() const { return normalization_type == "LN"; }
+  bool ln_is_rms() const { return normalization_type == "RMS" || normalization_type == "RMSPre"; }
+
+  // Throws mechlens::Error (with `where`) if fields are inconsistent.
+  void validate(const std::string& where) const;
+  nlohmann::json to_json() const;
+  static ModelConfig from_json(const nlohmann::json& j, const std::string& where);
+  // Named presets for benchmarks and toy models: "gpt2-small", "attn-only-2l", ...
+  static ModelConfig preset(const std::string& name);
+  int64_t parameter_count() const;
+};
+
+}  // namespace mechlens

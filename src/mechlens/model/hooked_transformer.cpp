@@ -1,0 +1,314 @@
+#include "mechlens/model/hooked_transformer.h"
+
+#include <sstream>
+
+#include "mechlens/core/error.h"
+
+namespace mechlens {
+
+// ---- name filters -----------------------------------------------------------------------
+
+NameFilter all_names() {
+  return [](const std::string&) { return true; };
+}
+NameFilter names_in(std::vector<std::string> names) {
+  return [names = std::move(names)](const std::string& n) {
+    for (const auto& x : names)
+      if (x == n) return true;
+    return false;
+  };
+}
+NameFilter names_matching(const std::string& pattern) {
+  std::shared_ptr<std::regex> re;
+  try {
+    re = std::make_shared<std::regex>(pattern);
+  } catch (const std::regex_error& e) {
+    throw Error("invalid --names regex \"" + pattern + "\": " + e.what());
+  }
+  return [re](const std::string& n) { return std::regex_search(n, *re); };
+}
+
+// ---- one block --------------------------------------------------------------------------
+
+struct HookedTransformer::Block {
+  Block(int l, const ModelConfig& c)
+      : cfg(c),
+        prefix("blocks." + std::to_string(l) + "."),
+        hook_resid_pre(prefix + "hook_resid_pre"),
+        hook_attn_in(prefix + "hook_attn_in"),
+        hook_q_input(prefix + "hook_q_input"),
+        hook_k_input(prefix + "hook_k_input"),
+        hook_v_input(prefix + "hook_v_input"),
+        hook_attn_out(prefix + "hook_attn_out"),
+        hook_resid_mid(prefix + "hook_resid_mid"),
+        hook_mlp_in(prefix + "hook_mlp_in"),
+        hook_mlp_out(prefix + "hook_mlp_out"),
+        hook_resid_post(prefix + "hook_resid_post"),
+        ln1(prefix + "ln1", c),
+        attn(prefix + "attn", l, c) {
+    if (!c.attn_only) {
+      ln2 = std::make_unique<Norm>(prefix + "ln2", c);
+      mlp = std::make_unique<MLP>(prefix + "mlp", c);
+    }
+  }
+
+  bool per_head_inputs() const { return cfg.use_attn_in || cfg.use_split_qkv_input; }
+
+  // Execution order, listing only hook points that fire under this config.
+  void register_hooks(std::vector<HookPoint*>& out) {
+    const bool rotary = cfg.positional_embedding_type == "rotary";
+    const bool ln = cfg.has_ln();
+    out.push_back(&hook_resid_pre);
+    if (cfg.use_attn_in) out.push_back(&hook_attn_in);
+    if (cfg.use_split_qkv_input) out.insert(out.end(), {&hook_q_input, &hook_k_input, &hook_v_input});
+    if (ln) out.insert(out.end(), {&ln1.hook_scale, &ln1.hook_normalized});
+    out.insert(out.end(), {&attn.hook_q, &attn.hook_k, &attn.hook_v});
+    if (rotary) out.insert(out.end(), {&attn.hook_rot_q, &attn.hook_rot_k});
+    out.insert(out.end(), {&attn.hook_attn_scores, &attn.hook_pattern, &attn.hook_z});
+    if (cfg.use_attn_result) out.push_back(&attn.hook_result);
+    out.push_back(&hook_attn_out);
+    if (!cfg.attn_only) {
+      if (!cfg.parallel_attn_mlp) out.push_back(&hook_resid_mid);
+      if (cfg.use_hook_mlp_in) out.push_back(&hook_mlp_in);
+      if (ln) out.insert(out.end(), {&ln2->hook_scale, &ln2->hook_normalized});
+      out.push_back(&mlp->hook_pre);
+      if (cfg.gated_mlp) out.push_back(&mlp->hook_pre_linear);
+      if (mlp->ln) out.insert(out.end(), {&mlp->hook_mid, &mlp->ln->hook_scale, &mlp->ln->hook_normalized});
+      out.push_back(&mlp->hook_post);
+      out.push_back(&hook_mlp_out);
+    }
+    out.push_back(&hook_resid_post);
+  }
+
+  void bind(const StateDict& sd) {
+    ln1.bind(sd);
+    attn.bind(sd, cfg);
+    if (ln2) ln2->bind(sd);
+    if (mlp) mlp->bind(sd);
+  }
+
+  at::Tensor forward(const at::Tensor& resid, KVCacheEntry* kv) {
+    at::Tensor resid_pre = hook_resid_pre(resid);
+    at::Tensor attn_out;
+    if (per_head_inputs()) {
+      const int64_t b = resid_pre.size(0), p = resid_pre.size(1), d = resid_pre.size(2);
+      auto heads = [&](int64_t n) { return resid_pre.unsqueeze(2).expand({b, p, n, d}); };
+      at::Tensor q_in = heads(cfg.n_heads), k_in = heads(cfg.kv_heads()), v_in = k_in;
+      if (cfg.use_attn_in) {
+        q_in = hook_attn_in(q_in.clone());
+        k_in = v_in = cfg.kv_heads() == cfg.n_heads ? q_in : heads(cfg.kv_heads());
+      }
+      if (cfg.use_split_qkv_input) {
+        q_in = hook_q_input(q_in.clone());
+        k_in = hook_k_input(k_in.clone());
+        v_in = hook_v_input(v_in.clone());
+      }
+      attn_out = hook_attn_out(attn(ln1(q_in), ln1(k_in), ln1(v_in), true, kv));
+    } else {
+      at::Tensor x = ln1(resid_pre);
+      attn_out = hook_attn_out(attn(x, x, x, false, kv));
+    }
+    if (cfg.attn_only) return hook_resid_post(resid_pre + attn_out);
+    if (cfg.parallel_attn_mlp) {
+      at::Tensor mlp_in = cfg.use_hook_mlp_in ? hook_mlp_in(resid_pre.clone()) : resid_pre;
+      at::Tensor mlp_out = hook_mlp_out((*mlp)((*ln2)(mlp_in)));
+      return hook_resid_post(resid_pre + attn_out + mlp_out);
+    }
+    at::Tensor resid_mid = hook_resid_mid(resid_pre + attn_out);
+    at::Tensor mlp_in = cfg.use_hook_mlp_in ? hook_mlp_in(resid_mid.clone()) : resid_mid;
+    at::Tensor mlp_out = hook_mlp_out((*mlp)((*ln2)(mlp_in)));
+    return hook_resid_post(resid_mid + mlp_out);
+  }
+
+  const ModelConfig& cfg;
+  std::string prefix;
+  HookPoint hook_resid_pre, hook_attn_in, hook_q_input, hook_k_input, hook_v_input, hook_attn_out, hook_resid_mid,
+      hook_mlp_in, hook_mlp_out, hook_resid_post;
+  Norm ln1;
+  Attention attn;
+  std::unique_ptr<Norm> ln2;
+  std::unique_ptr<MLP> mlp;
+};
+
+// ---- model ------------------------------------------------------------------------------
+
+HookedTransformer::HookedTransformer(ModelConfig cfg, StateDict weights, std::string processing) {
+  reset(std::move(cfg), std::move(weights), std::move(processing));
+}
+
+HookedTransformer::~HookedTransformer() = default;
+
+void HookedTransformer::reset(ModelConfig cfg, StateDict sd, std::string processing) {
+  cfg.validate(cfg.model_name);
+  check_state_dict(sd, cfg, cfg.model_name.empty() ? "model" : cfg.model_name);
+  cfg_ = std::move(cfg);
+  sd_ = std::move(sd);
+  processing_ = std::move(processing);
+  build();
+  bind();
+}
+
+void HookedTransformer::load_state_dict(StateDict sd, std::string processing) {
+  check_state_dict(sd, cfg_, cfg_.model_name.empty() ? "model" : cfg_.model_name);
+  sd_ = std::move(sd);
+  processing_ = std::move(processing);
+  bind();
+}
+
+void HookedTransformer::build() {
+  hook_embed_ = std::make_unique<HookPoint>("hook_embed");
+  hook_pos_embed_ = std::make_unique<HookPoint>("hook_pos_embed");
+  blocks_.clear();
+  for (int l = 0; l < cfg_.n_layers; ++l) blocks_.push_back(std::make_unique<Block>(l, cfg_));
+  ln_final_ = std::make_unique<Norm>("ln_final", cfg_);
+  order_.clear();
+  order_.push_back(hook_embed_.get());
+  if (cfg_.positional_embedding_type == "standard") order_.push_back(hook_pos_embed_.get());
+  for (auto& b : blocks_) b->register_hooks(order_);
+  if (cfg_.has_ln()) order_.insert(order_.end(), {&ln_final_->hook_scale, &ln_final_->hook_normalized});
+  by_name_.clear();
+  for (HookPoint* h : order_) by_name_[h->name()] = h;
+}
+
+void HookedTransformer::bind() {
+  at::ScalarType dt = cfg_.dtype == "bfloat16" ? at::kBFloat16 : cfg_.dtype == "float16" ? at::kHalf : at::kFloat;
+  at::Device dev(cfg_.device);
+  for (auto& [name, t] : sd_)
+    if (t.scalar_type() != dt || t.device() != dev) t = t.to(dev, dt);
+  W_E_ = sd_.at("embed.W_E");
+  W_pos_ = cfg_.positional_embedding_type == "standard" ? sd_.at("pos_embed.W_pos") : at::Tensor();
+  W_U_ = sd_.at("unembed.W_U");
+  b_U_ = sd_.at("unembed.b_U");
+  for (auto& b : blocks_) b->bind(sd_);
+  ln_final_->bind(sd_);
+}
+
+std::vector<std::string> HookedTransformer::hook_names() const {
+  std::vector<std::string> n;
+  for (auto* h : order_) n.push_back(h->name());
+  return n;
+}
+
+HookPoint* HookedTransformer::hook(const std::string& name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+void HookedTransformer::check_tokens(const at::Tensor& tokens, int64_t past) const {
+  if (tokens.dim() != 2) throw Error("tokens must be a [batch, pos] array");
+  if (tokens.scalar_type() != at::kLong) throw Error("tokens must be int64");
+  if (tokens.size(1) == 0 || tokens.size(0) == 0) throw Error("tokens are empty");
+  if (tokens.size(1) + past > cfg_.n_ctx)
+    throw Error("sequence of " + std::to_string(tokens.size(1) + past) + " tokens is longer than n_ctx = " +
+                std::to_string(cfg_.n_ctx));
+  int64_t lo = tokens.min().item<int64_t>(), hi = tokens.max().item<int64_t>();
+  if (lo < 0) throw Error("token id " + std::to_string(lo) + " is negative");
+  if (hi >= cfg_.d_vocab)
+    throw Error("token id " + std::to_string(hi) + " is out of range (d_vocab = " + std::to_string(cfg_.d_vocab) + ")");
+}
+
+at::Tensor HookedTransformer::forward(const at::Tensor& input, const ForwardOptions& opts) {
+  const int start = opts.start_at_layer;
+  const int stop = opts.stop_at_layer < 0 ? cfg_.n_layers : std::min(opts.stop_at_layer, cfg_.n_layers);
+  if (start < 0 || start > cfg_.n_layers) throw Error("start_at_layer out of range");
+  KVCache* kv = opts.kv_cache;
+  if (kv && kv->layers.size() != static_cast<size_t>(cfg_.n_layers)) kv->layers.resize(cfg_.n_layers);
+  const int64_t past = kv ? kv->length() : 0;
+  at::Tensor resid;
+  if (start == 0) {
+    check_tokens(input, past);
+    const int64_t b = input.size(0), p = input.size(1);
+    at::Tensor tok = input.to(W_E_.device());
+    resid = (*hook_embed_)(at::embedding(W_E_, tok));
+    if (cfg_.positional_embedding_type == "standard") {
+      at::Tensor pos = (*hook_pos_embed_)(W_pos_.slice(0, past, past + p).unsqueeze(0).expand({b, p, cfg_.d_model}));
+      resid = resid + pos;
+    }
+  } else {
+    if (input.dim() != 3 || input.size(2) != cfg_.d_model)
+      throw Error("start_at_layer needs a [batch, pos, d_model] residual stream");
+    resid = input;
+  }
+  for (int l = start; l < stop; ++l) resid = blocks_[l]->forward(resid, kv ? &kv->layers[l] : nullptr);
+  if (opts.stop_at_layer >= 0) return resid;
+  at::Tensor x = (*ln_final_)(resid);
+  const int64_t b = x.size(0), p = x.size(1);
+  return at::addmm(b_U_, x.reshape({b * p, cfg_.d_model}), W_U_).view({b, p, -1});
+}
+
+at::Tensor HookedTransformer::per_token_loss(const at::Tensor& logits, const at::Tensor& tokens) {
+  const int64_t p = logits.size(1);
+  at::Tensor lp = at::log_softmax(logits.slice(1, 0, p - 1).to(at::kFloat), -1);
+  at::Tensor next = tokens.slice(1, 1, p).to(logits.device()).unsqueeze(-1);
+  return -lp.gather(-1, next).squeeze(-1);
+}
+
+at::Tensor HookedTransformer::loss(const at::Tensor& logits, const at::Tensor& tokens) {
+  if (logits.size(1) < 2) throw Error("loss needs at least 2 positions");
+  return per_token_loss(logits, tokens).mean();
+}
+
+void HookedTransformer::add_hook(const NameFilter& filter, ForwardHook fn, bool permanent) {
+  int matched = 0;
+  for (auto* h : order_)
+    if (filter(h->name())) h->add_forward(fn, permanent), ++matched;
+  if (matched == 0) throw Error("no hook point matches the given name or filter");
+}
+
+void HookedTransformer::add_backward_hook(const NameFilter& filter, BackwardHook fn, bool permanent) {
+  int matched = 0;
+  for (auto* h : order_)
+    if (filter(h->name())) h->add_backward(fn, permanent), ++matched;
+  if (matched == 0) throw Error("no hook point matches the given name or filter");
+}
+
+void HookedTransformer::reset_hooks(bool including_permanent) {
+  for (auto* h : order_) h->clear(including_permanent);
+}
+
+namespace {
+// Removes the hooks a scope added, also when the forward throws.
+struct ScopedHooks {
+  std::vector<std::pair<HookPoint*, int>> added;
+  ~ScopedHooks() {
+    for (auto& [h, id] : added) h->remove(id);
+  }
+};
+}  // namespace
+
+std::pair<at::Tensor, ActivationCache> HookedTransformer::run_with_cache(const at::Tensor& input,
+                                                                         const NameFilter& filter,
+                                                                         const ForwardOptions& opts) {
+  ActivationCache cache;
+  ScopedHooks scope;
+  for (auto* h : order_) {
+    if (!filter(h->name())) continue;
+    int id = h->add_forward([&cache](const at::Tensor& x, const HookPoint& hp) {
+      cache.set(hp.name(), x.detach());
+      return x;
+    });
+    scope.added.push_back({h, id});
+  }
+  at::Tensor out = forward(input, opts);
+  return {out, std::move(cache)};
+}
+
+at::Tensor HookedTransformer::run_with_hooks(const at::Tensor& input, const std::vector<ForwardHookSpec>& fwd,
+                                             const std::vector<BackwardHookSpec>& bwd, const ForwardOptions& opts) {
+  ScopedHooks scope;
+  for (const auto& spec : fwd) {
+    int matched = 0;
+    for (auto* h : order_)
+      if (spec.filter(h->name())) scope.added.push_back({h, h->add_forward(spec.fn)}), ++matched;
+    if (!matched) throw Error("no hook point matches a forward hook's name or filter");
+  }
+  for (const auto& spec : bwd) {
+    int matched = 0;
+    for (auto* h : order_)
+      if (spec.filter(h->name())) scope.added.push_back({h, h->add_backward(spec.fn)}), ++matched;
+    if (!matched) throw Error("no hook point matches a backward hook's name or filter");
+  }
+  return forward(input, opts);
+}
+
+}  // namespace mechlens

@@ -1,0 +1,109 @@
+// HookedTransformer: a decoder-only transformer whose every activation passes a
+// HookPoint named exactly as in TransformerLens (blocks.3.attn.hook_pattern, ...).
+#pragma once
+#include <ATen/ATen.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "mechlens/model/activation_cache.h"
+#include "mechlens/model/components.h"
+#include "mechlens/model/config.h"
+#include "mechlens/model/hook_point.h"
+#include "mechlens/model/weights.h"
+
+namespace mechlens {
+
+// Which hook names a run_with_cache keeps.
+using NameFilter = std::function<bool(const std::string&)>;
+NameFilter all_names();
+NameFilter names_in(std::vector<std::string> names);
+NameFilter names_matching(const std::string& regex);  // std::regex_search
+
+// Keys and values of every layer for incremental decoding.
+struct KVCache {
+  std::vector<KVCacheEntry> layers;
+  int64_t length() const { return layers.empty() ? 0 : layers[0].length(); }
+};
+
+struct ForwardOptions {
+  // When > 0 the input is the residual stream [batch, pos, d_model] entering this layer.
+  int start_at_layer = 0;
+  // When >= 0 the run stops before this layer and returns its resid_pre.
+  int stop_at_layer = -1;
+  KVCache* kv_cache = nullptr;
+};
+
+struct ForwardHookSpec {
+  NameFilter filter;  // which hook points
+  ForwardHook fn;
+};
+struct BackwardHookSpec {
+  NameFilter filter;
+  BackwardHook fn;
+};
+
+class HookedTransformer {
+ public:
+  // `processing` describes the weight processing already applied ("none", "tl", ...).
+  HookedTransformer(ModelConfig cfg, StateDict weights, std::string processing = "none");
+  HookedTransformer(const HookedTransformer&) = delete;
+  ~HookedTransformer();
+
+  const ModelConfig& cfg() const { return cfg_; }
+  const StateDict& state_dict() const { return sd_; }
+  const std::string& processing() const { return processing_; }
+  // Replaces the weights (validated against the config) and the processing label.
+  void load_state_dict(StateDict sd, std::string processing);
+  // Replaces config and weights together (weight processing changes both).
+  void reset(ModelConfig cfg, StateDict sd, std::string processing);
+
+  // tokens [batch, pos] int64 -> logits [batch, pos, d_vocab_out]; or the residual
+  // stream when stop_at_layer is set. Throws mechlens::Error on out-of-range input.
+  at::Tensor forward(const at::Tensor& input, const ForwardOptions& opts = {});
+  // Mean next-token cross-entropy of logits [b, p, v] against tokens [b, p].
+  static at::Tensor loss(const at::Tensor& logits, const at::Tensor& tokens);
+  // Per-position next-token losses [b, p-1].
+  static at::Tensor per_token_loss(const at::Tensor& logits, const at::Tensor& tokens);
+
+  std::pair<at::Tensor, ActivationCache> run_with_cache(const at::Tensor& input, const NameFilter& filter = all_names(),
+                                                        const ForwardOptions& opts = {});
+  // Hooks last for this call only.
+  at::Tensor run_with_hooks(const at::Tensor& input, const std::vector<ForwardHookSpec>& fwd,
+                            const std::vector<BackwardHookSpec>& bwd = {}, const ForwardOptions& opts = {});
+
+  // Hooks that stay until reset_hooks (temporary ones) or reset_hooks(true) (permanent).
+  void add_hook(const NameFilter& filter, ForwardHook fn, bool permanent = false);
+  void add_backward_hook(const NameFilter& filter, BackwardHook fn, bool permanent = false);
+  void reset_hooks(bool including_permanent = false);
+
+  // Hook points that fire under this config, in execution order.
+  const std::vector<HookPoint*>& hook_points() const { return order_; }
+  std::vector<std::string> hook_names() const;
+  HookPoint* hook(const std::string& name) const;  // nullptr if absent
+
+  // Checks tokens are int64 [batch, pos] with ids < d_vocab and pos <= n_ctx.
+  void check_tokens(const at::Tensor& tokens, int64_t past = 0) const;
+
+ private:
+  struct Block;
+  void build();
+  void bind();
+
+  ModelConfig cfg_;
+  StateDict sd_;
+  std::string processing_;
+  at::Tensor W_E_, W_pos_, W_U_, b_U_;
+  std::unique_ptr<HookPoint> hook_embed_, hook_pos_embed_;
+  std::vector<std::unique_ptr<Block>> blocks_;
+  std::unique_ptr<Norm> ln_final_;
+  std::vector<HookPoint*> order_;
+  std::unordered_map<std::string, HookPoint*> by_name_;
+};
+
+}  // namespace mechlens

@@ -1,0 +1,60 @@
+#include "mechlens/model/components.h"
+
+#include <cmath>
+
+namespace mechlens {
+
+at::Tensor activation(const std::string& act_fn, const at::Tensor& x) {
+  if (act_fn == "gelu_new" || act_fn == "gelu_pytorch_tanh") return at::gelu(x, "tanh");
+  if (act_fn == "gelu") return at::gelu(x);
+  if (act_fn == "relu") return at::relu(x);
+  if (act_fn == "silu") return at::silu(x);
+  if (act_fn == "gelu_fast") return 0.5 * x * (1.0 + at::tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)));
+  if (act_fn == "solu_ln") return x * at::softmax(x, -1);
+  throw std::logic_error("unknown activation " + act_fn);
+}
+
+MLP::MLP(const std::string& p, const ModelConfig& c)
+    : cfg(&c),
+      act_fn(c.act_fn),
+      gated(c.gated_mlp),
+      hook_pre(p + ".hook_pre"),
+      hook_pre_linear(p + ".hook_pre_linear"),
+      hook_mid(p + ".hook_mid"),
+      hook_post(p + ".hook_post") {
+  if (act_fn == "solu_ln") {
+    ModelConfig ln_cfg = c;
+    ln_cfg.normalization_type = "LN";
+    ln = std::make_unique<Norm>(p + ".ln", ln_cfg);
+  }
+}
+
+void MLP::bind(const StateDict& sd) {
+  const std::string p = hook_pre.name().substr(0, hook_pre.name().size() - 9);  // strip ".hook_pre"
+  W_in = sd.at(p + ".W_in");
+  b_in = sd.at(p + ".b_in");
+  W_gate = gated ? sd.at(p + ".W_gate") : at::Tensor();
+  W_out = sd.at(p + ".W_out");
+  b_out = sd.at(p + ".b_out");
+  if (ln) ln->bind(sd);
+}
+
+at::Tensor MLP::operator()(const at::Tensor& x) {
+  at::Tensor post;
+  if (gated) {
+    at::Tensor pre = hook_pre(at::matmul(x, W_gate));
+    at::Tensor pre_linear = hook_pre_linear(at::matmul(x, W_in) + b_in);
+    post = hook_post(activation(act_fn, pre) * pre_linear);
+  } else {
+    at::Tensor pre = hook_pre(at::matmul(x, W_in) + b_in);
+    if (ln) {
+      at::Tensor mid = hook_mid(activation(act_fn, pre));
+      post = hook_post((*ln)(mid));
+    } else {
+      post = hook_post(activation(act_fn, pre));
+    }
+  }
+  return at::matmul(post, W_out) + b_out;
+}
+
+}  // namespace mechlens

@@ -1,0 +1,173 @@
+#include "mechlens/model/weight_processing.h"
+
+#include <sstream>
+
+#include "mechlens/core/error.h"
+
+namespace mechlens {
+
+ProcessingOptions ProcessingOptions::parse(const std::string& s) {
+  if (s == "none" || s.empty()) return none();
+  if (s == "tl") return tl_defaults();
+  ProcessingOptions o;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item == "tl") o = tl_defaults();
+    else if (item == "tl+refactor") o = tl_defaults(), o.refactor_factored_attn_matrices = true;
+    else if (item == "fold_ln") o.fold_ln = true;
+    else if (item == "center_writing_weights") o.center_writing_weights = true;
+    else if (item == "center_unembed") o.center_unembed = true;
+    else if (item == "fold_value_biases") o.fold_value_biases = true;
+    else if (item == "refactor_factored_attn_matrices") o.refactor_factored_attn_matrices = true;
+    else
+      throw Error("unknown --processing \"" + item +
+                  "\" (use none, tl, tl+refactor, or a list of fold_ln, center_writing_weights, center_unembed, "
+                  "fold_value_biases, refactor_factored_attn_matrices)");
+  }
+  return o;
+}
+
+bool ProcessingOptions::any() const {
+  return fold_ln || center_writing_weights || center_unembed || fold_value_biases || refactor_factored_attn_matrices;
+}
+
+std::string ProcessingOptions::describe() const {
+  if (!any()) return "none";
+  std::vector<std::string> parts;
+  if (fold_ln) parts.push_back("fold_ln");
+  if (center_writing_weights) parts.push_back("center_writing_weights");
+  if (center_unembed) parts.push_back("center_unembed");
+  if (fold_value_biases) parts.push_back("fold_value_biases");
+  if (refactor_factored_attn_matrices) parts.push_back("refactor_factored_attn_matrices");
+  std::string s;
+  for (const auto& p : parts) s += (s.empty() ? "" : ", ") + p;
+  const bool is_tl = fold_ln && center_writing_weights && center_unembed && fold_value_biases;
+  return std::string(is_tl ? (refactor_factored_attn_matrices ? "tl+refactor" : "tl") : "custom") + " (" + s + ")";
+}
+
+namespace {
+
+std::string L(int l) { return "blocks." + std::to_string(l) + "."; }
+
+void fold_layer_norm(ModelConfig& c, StateDict& sd) {
+  if (!c.ln_has_weight()) return;  // LNPre / RMSPre / none: nothing to fold
+  const bool fold_biases = c.ln_has_bias();  // LN folds biases and centers; RMS does neither
+  const bool center = c.normalization_type == "LN";
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::string b = L(l);
+    const at::Tensor w1 = sd.at(b + "ln1.w");
+    for (const char* m : {"Q", "K", "V"}) {
+      at::Tensor& W = sd.at(b + "attn.W_" + std::string(m));
+      at::Tensor& bias = sd.at(b + "attn.b_" + std::string(m));
+      if (fold_biases) bias = bias + (W * sd.at(b + "ln1.b").view({1, -1, 1})).sum(-2);
+      W = W * w1.view({1, -1, 1});
+      if (center) W = W - W.mean(1, true);
+    }
+    sd.erase(b + "ln1.w");
+    sd.erase(b + "ln1.b");
+    if (!c.attn_only) {
+      const at::Tensor w2 = sd.at(b + "ln2.w");
+      at::Tensor& W_in = sd.at(b + "mlp.W_in");
+      if (fold_biases) sd.at(b + "mlp.b_in") = sd.at(b + "mlp.b_in") + (W_in * sd.at(b + "ln2.b").view({-1, 1})).sum(-2);
+      W_in = W_in * w2.view({-1, 1});
+      if (c.gated_mlp) sd.at(b + "mlp.W_gate") = sd.at(b + "mlp.W_gate") * w2.view({-1, 1});
+      if (center) W_in = W_in - W_in.mean(0, true);
+      sd.erase(b + "ln2.w");
+      sd.erase(b + "ln2.b");
+    }
+  }
+  at::Tensor& W_U = sd.at("unembed.W_U");
+  if (fold_biases) sd.at("unembed.b_U") = sd.at("unembed.b_U") + (W_U * sd.at("ln_final.b").view({-1, 1})).sum(-2);
+  W_U = W_U * sd.at("ln_final.w").view({-1, 1});
+  if (center) W_U = W_U - W_U.mean(0, true);
+  sd.erase("ln_final.w");
+  sd.erase("ln_final.b");
+  c.normalization_type = c.ln_is_rms() ? "RMSPre" : "LNPre";
+}
+
+void center_writing_weights(const ModelConfig& c, StateDict& sd) {
+  auto center_last = [](at::Tensor& t) { t = t - t.mean(-1, true); };
+  center_last(sd.at("embed.W_E"));
+  if (c.positional_embedding_type == "standard") center_last(sd.at("pos_embed.W_pos"));
+  for (int l = 0; l < c.n_layers; ++l) {
+    center_last(sd.at(L(l) + "attn.W_O"));
+    center_last(sd.at(L(l) + "attn.b_O"));
+    if (!c.attn_only) {
+      center_last(sd.at(L(l) + "mlp.W_out"));
+      center_last(sd.at(L(l) + "mlp.b_out"));
+    }
+  }
+}
+
+void fold_value_biases(const ModelConfig& c, StateDict& sd) {
+  const int64_t rep = c.n_heads / c.kv_heads();
+  for (int l = 0; l < c.n_layers; ++l) {
+    at::Tensor& b_V = sd.at(L(l) + "attn.b_V");
+    at::Tensor per_head = rep > 1 ? at::repeat_interleave(b_V, rep, 0) : b_V;  // [heads, d_head]
+    at::Tensor& b_O = sd.at(L(l) + "attn.b_O");
+    b_O = b_O + (per_head.unsqueeze(-1) * sd.at(L(l) + "attn.W_O")).sum(at::IntArrayRef{0, 1});
+    b_V = at::zeros_like(b_V);
+  }
+}
+
+// SVD of A @ B ([..., m, r] x [..., r, n], r small) without forming the product.
+// Returns U [..., m, r], S [..., r], V [..., n, r] with A @ B = U diag(S) V^T.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> factored_svd(const at::Tensor& A, const at::Tensor& B) {
+  auto [Ua, Sa, Vha] = at::linalg_svd(A, false);
+  auto [Ub, Sb, Vhb] = at::linalg_svd(B, false);
+  at::Tensor middle = Sa.unsqueeze(-1) * at::matmul(Vha, Ub) * Sb.unsqueeze(-2);
+  auto [Um, Sm, Vhm] = at::linalg_svd(middle, false);
+  return {at::matmul(Ua, Um), Sm, at::matmul(Vhb.transpose(-1, -2), Vhm.transpose(-1, -2))};
+}
+
+void refactor_factored_attn_matrices(const ModelConfig& c, StateDict& sd) {
+  if (c.positional_embedding_type == "rotary")
+    throw Error("refactor_factored_attn_matrices cannot be used with rotary embeddings (as in TransformerLens)");
+  if (c.kv_heads() != c.n_heads)
+    throw Error("refactor_factored_attn_matrices needs n_key_value_heads == n_heads");
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::string b = L(l) + "attn.";
+    // QK: append the bias as an extra input row, then balance the two factors.
+    at::Tensor Q = at::cat({sd.at(b + "W_Q"), sd.at(b + "b_Q").unsqueeze(1)}, 1);  // [h, dm+1, dh]
+    at::Tensor K = at::cat({sd.at(b + "W_K"), sd.at(b + "b_K").unsqueeze(1)}, 1);
+    auto [U, S, V] = factored_svd(Q, K.transpose(-1, -2));
+    at::Tensor root = S.sqrt();
+    at::Tensor Q_even = U * root.unsqueeze(-2);  // [h, dm+1, dh]
+    at::Tensor K_even = V * root.unsqueeze(-2);  // [h, dm+1, dh]
+    const int64_t dm = c.d_model;
+    sd[b + "W_Q"] = Q_even.slice(1, 0, dm).contiguous();
+    sd[b + "b_Q"] = Q_even.select(1, dm).contiguous();
+    sd[b + "W_K"] = K_even.slice(1, 0, dm).contiguous();
+    sd[b + "b_K"] = K_even.select(1, dm).contiguous();
+    // OV: fold b_V into b_O, then W_V = U sqrt(S), W_O = sqrt(S) V^T.
+    at::Tensor W_O = sd.at(b + "W_O");
+    sd[b + "b_O"] = sd.at(b + "b_O") + (sd.at(b + "b_V").unsqueeze(-1) * W_O).sum(at::IntArrayRef{0, 1});
+    auto [Uo, So, Vo] = factored_svd(sd.at(b + "W_V"), W_O);
+    at::Tensor r = So.sqrt();
+    sd[b + "W_V"] = (Uo * r.unsqueeze(-2)).contiguous();
+    sd[b + "W_O"] = (Vo * r.unsqueeze(-2)).transpose(-1, -2).contiguous();
+    sd[b + "b_V"] = at::zeros_like(sd.at(b + "b_V"));
+  }
+}
+
+}  // namespace
+
+void process_weights(ModelConfig& cfg, StateDict& sd, const ProcessingOptions& o) {
+  at::NoGradGuard no_grad;
+  for (auto& [name, t] : sd) t = t.to(at::kFloat);  // process in float32
+  if (o.fold_ln) fold_layer_norm(cfg, sd);
+  if (o.center_writing_weights && (cfg.normalization_type == "LN" || cfg.normalization_type == "LNPre"))
+    center_writing_weights(cfg, sd);
+  if (o.center_unembed) {
+    at::Tensor& W_U = sd.at("unembed.W_U");
+    W_U = W_U - W_U.mean(-1, true);
+    at::Tensor& b_U = sd.at("unembed.b_U");
+    b_U = b_U - b_U.mean();
+  }
+  if (o.fold_value_biases) fold_value_biases(cfg, sd);
+  if (o.refactor_factored_attn_matrices) refactor_factored_attn_matrices(cfg, sd);
+  for (auto& [name, t] : sd) t = t.contiguous();
+}
+
+}  // namespace mechlens

@@ -1,0 +1,100 @@
+#include "mechlens/model/weights.h"
+
+#include <sstream>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "mechlens/core/error.h"
+
+namespace mechlens {
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> expected_parameters(const ModelConfig& c) {
+  const int64_t dm = c.d_model, h = c.n_heads, kv = c.kv_heads(), dh = c.d_head, dmlp = c.d_mlp;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> p;
+  p.push_back({"embed.W_E", {c.d_vocab, dm}});
+  if (c.positional_embedding_type == "standard") p.push_back({"pos_embed.W_pos", {c.n_ctx, dm}});
+  auto norm = [&](const std::string& prefix, int64_t d) {
+    if (c.ln_has_weight()) p.push_back({prefix + ".w", {d}});
+    if (c.ln_has_bias()) p.push_back({prefix + ".b", {d}});
+  };
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::string b = "blocks." + std::to_string(l) + ".";
+    norm(b + "ln1", dm);
+    if (!c.attn_only) norm(b + "ln2", dm);
+    p.push_back({b + "attn.W_Q", {h, dm, dh}});
+    p.push_back({b + "attn.b_Q", {h, dh}});
+    p.push_back({b + "attn.W_K", {kv, dm, dh}});
+    p.push_back({b + "attn.b_K", {kv, dh}});
+    p.push_back({b + "attn.W_V", {kv, dm, dh}});
+    p.push_back({b + "attn.b_V", {kv, dh}});
+    p.push_back({b + "attn.W_O", {h, dh, dm}});
+    p.push_back({b + "attn.b_O", {dm}});
+    if (!c.attn_only) {
+      p.push_back({b + "mlp.W_in", {dm, dmlp}});
+      p.push_back({b + "mlp.b_in", {dmlp}});
+      if (c.gated_mlp) p.push_back({b + "mlp.W_gate", {dm, dmlp}});
+      p.push_back({b + "mlp.W_out", {dmlp, dm}});
+      p.push_back({b + "mlp.b_out", {dm}});
+      if (c.act_fn == "solu_ln") {
+        p.push_back({b + "mlp.ln.w", {dmlp}});
+        p.push_back({b + "mlp.ln.b", {dmlp}});
+      }
+    }
+  }
+  norm("ln_final", dm);
+  p.push_back({"unembed.W_U", {dm, c.vocab_out()}});
+  p.push_back({"unembed.b_U", {c.vocab_out()}});
+  return p;
+}
+
+void check_state_dict(const StateDict& sd, const ModelConfig& cfg, const std::string& where) {
+  auto exp = expected_parameters(cfg);
+  for (const auto& [name, shape] : exp) {
+    auto it = sd.find(name);
+    if (it == sd.end()) fail(where, "weights do not match the config: missing parameter " + name);
+    if (it->second.sizes().vec() != shape) {
+      std::ostringstream o;
+      o << "weights do not match the config: " << name << " has shape " << it->second.sizes()
+        << ", config implies " << at::IntArrayRef(shape);
+      fail(where, o.str());
+    }
+  }
+  if (sd.size() != exp.size()) {
+    for (const auto& [name, t] : sd) {
+      bool known = false;
+      for (const auto& e : exp) known |= e.first == name;
+      if (!known) fail(where, "weights do not match the config: unexpected parameter " + name);
+    }
+  }
+}
+
+void fill_missing_defaults(StateDict& sd, const ModelConfig& cfg) {
+  for (const auto& [name, shape] : expected_parameters(cfg)) {
+    if (sd.count(name)) continue;
+    bool is_norm_weight = name.size() >= 2 && name.compare(name.size() - 2, 2, ".w") == 0;
+    sd[name] = is_norm_weight ? at::ones(shape) : at::zeros(shape);
+  }
+}
+
+StateDict random_state_dict(const ModelConfig& cfg, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  StateDict sd;
+  for (const auto& [name, shape] : expected_parameters(cfg)) {
+    const std::string last = name.substr(name.rfind('.') + 1);
+    at::Tensor t;
+    if (last == "W_E" || last == "W_pos") {
+      t = at::normal(0.0, 0.5, shape, gen);
+    } else if (last[0] == 'W') {
+      int64_t fan_in = (last == "W_O") ? shape[0] * shape[1] : shape[shape.size() - 2];
+      t = at::normal(0.0, 1.0 / std::sqrt(static_cast<double>(fan_in)), shape, gen);
+    } else if (last == "w") {
+      t = at::ones(shape);
+    } else {
+      t = at::zeros(shape);
+    }
+    sd[name] = t;
+  }
+  return sd;
+}
+
+}  // namespace mechlens

