@@ -23,6 +23,7 @@ class ByteLevelBPE : public Tokenizer {
   static std::unique_ptr<ByteLevelBPE> from_tokenizer_json(const std::string& text, const std::string& name);
   ~ByteLevelBPE() override;
 
+  using Tokenizer::encode;
   std::vector<int64_t> encode(const std::string& text) const override;
   std::string decode(const std::vector<int64_t>& ids) const override;
   std::string piece(int64_t id) const override;

@@ -136,7 +136,8 @@ std::string without_dummy_prefix(const std::string& proto, const std::string& wh
 }  // namespace
 
 std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::load(const std::string& model_path,
-                                                                     const std::string& config_path) {
+                                                                     const std::string& config_path,
+                                                                     int legacy_override) {
   std::unique_ptr<SentencePieceTokenizer> t(new SentencePieceTokenizer());
   t->kind = "sentencepiece";
   t->path_ = model_path;
@@ -183,6 +184,7 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::load(const std::
       }
     }
   }
+  if (legacy_override >= 0) t->legacy_ = legacy_override == 1;
   std::sort(t->specials_.begin(), t->specials_.end(),
             [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
   t->unk_len_ = t->sp_encode(t->sp_nodummy_, t->unk_piece_).size();

@@ -16,9 +16,12 @@ namespace mechlens {
 class SentencePieceTokenizer : public Tokenizer {
  public:
   // model_path: tokenizer.model; config_path: tokenizer_config.json or "" if absent.
-  static std::unique_ptr<SentencePieceTokenizer> load(const std::string& model_path, const std::string& config_path);
+  // legacy_override: -1 reads `legacy` from the config (HF's default: true), 0/1 force it.
+  static std::unique_ptr<SentencePieceTokenizer> load(const std::string& model_path, const std::string& config_path,
+                                                      int legacy_override = -1);
   ~SentencePieceTokenizer() override;
 
+  using Tokenizer::encode;
   std::vector<int64_t> encode(const std::string& text) const override;
   std::string decode(const std::vector<int64_t>& ids) const override;
   std::string piece(int64_t id) const override;

@@ -1,0 +1,26 @@
+// mechlens bench engine --config gpt2-small --batch 2 --seq 20 --json
+#include "../../../bench/engine_bench.h"
+#include "mechlens/cli/common.h"
+
+namespace mechlens::cli {
+
+void add_bench(CLI::App& app) {
+  auto* sub = app.add_subcommand("bench", "benchmarks (one JSON line each)");
+  sub->require_subcommand(1);
+  auto* engine = sub->add_subcommand("engine", "forward / run_with_cache timings on random weights");
+  auto o = std::make_shared<bench::EngineBenchOptions>();
+  auto as_json = std::make_shared<bool>(false);
+  engine->add_option("--config", o->config, "model preset (gpt2-small, gpt2-tiny, attn-only-<N>l, solu-1l)");
+  engine->add_option("--batch", o->batch)->check(CLI::Range(1, 4096));
+  engine->add_option("--seq", o->seq)->check(CLI::Range(1, 1 << 20));
+  engine->add_option("--iters", o->iters, "timed repetitions (median reported)")->check(CLI::Range(1, 100000));
+  engine->add_option("--warmup", o->warmup)->check(CLI::Range(0, 1000));
+  engine->add_option("--hook", o->one_hook, "the hook for run_with_cache(one hook)");
+  engine->add_flag("--json", *as_json, "print one JSON line (the default output too)");
+  engine->callback([o] {
+    nlohmann::json j = bench::run_engine_bench(*o);
+    std::printf("%s\n", j.dump().c_str());
+  });
+}
+
+}  // namespace mechlens::cli

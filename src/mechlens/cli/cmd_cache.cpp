@@ -1,0 +1,46 @@
+// mechlens cache --model DIR --tokens FILE.json --out OUT.safetensors
+//   [--processing none|tl] [--names REGEX]
+// OUT holds logits [batch, pos, d_vocab_out], loss [1] and every cached activation
+// under its TransformerLens hook name, all float32. Nothing is written on error.
+#include "mechlens/cli/common.h"
+#include "mechlens/core/error.h"
+#include "mechlens/core/io.h"
+#include "mechlens/loading/safetensors.h"
+
+namespace mechlens::cli {
+
+void add_cache(CLI::App& app) {
+  auto* sub = app.add_subcommand("cache", "run token ids and save logits, loss and every activation");
+  struct Opts {
+    ModelArgs m;
+    std::string tokens, out, names;
+  };
+  auto o = std::make_shared<Opts>();
+  o->m.add_to(sub, true);
+  sub->add_option("--tokens", o->tokens, "JSON file: array of equal-length arrays of token ids")->required();
+  sub->add_option("--out", o->out, "output .safetensors file")->required();
+  sub->add_option("--names", o->names, "only cache hook names matching this regex (std::regex_search)");
+  sub->callback([o] {
+    if (dir_exists(o->out)) fail(o->out, "is a directory");
+    NameFilter filter = o->names.empty() ? all_names() : names_matching(o->names);
+    auto model = load(o->m);
+    at::Tensor tokens = read_tokens_file(o->tokens);
+    try {
+      model->check_tokens(tokens);
+    } catch (const Error& e) {
+      fail(o->tokens, e.what());
+    }
+    at::NoGradGuard no_grad;
+    auto [logits, cache] = model->run_with_cache(tokens, filter);
+    std::vector<std::pair<std::string, at::Tensor>> out;
+    out.push_back({"logits", logits.to(at::kFloat)});
+    if (tokens.size(1) > 1) out.push_back({"loss", HookedTransformer::loss(logits, tokens).view({1})});
+    for (const auto& n : cache.names()) out.push_back({n, cache[n].to(at::kFloat)});
+    save_safetensors(o->out, out,
+                     {{"model", o->m.model}, {"processing", model->processing()}, {"producer", "mechlens cache"}});
+    std::fprintf(stderr, "mechlens: wrote %zu tensors to %s (processing: %s)\n", out.size(), o->out.c_str(),
+                 model->processing().c_str());
+  });
+}
+
+}  // namespace mechlens::cli

@@ -1,0 +1,50 @@
+// What the subcommands share: loading the model a command names (or the built-in
+// default), its tokenizer, token files and prompts. The commands stay thin: parse,
+// call the library, print.
+#pragma once
+#include <ATen/ATen.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mechlens/model/hooked_transformer.h"
+#include "mechlens/tokenize/tokenizer.h"
+
+namespace mechlens::cli {
+
+using nlohmann::json;
+
+struct ModelArgs {
+  std::string model;               // --model DIR ("" = built-in default)
+  std::string processing = "none"; // --processing
+  std::string dtype;               // --dtype
+  std::string device = "cpu";      // --device
+  void add_to(CLI::App* app, bool model_required);
+};
+
+// The built-in default: a small GPT-2-style model (random weights, seed 0) that
+// mechlens builds once and saves in its own checkpoint format.
+std::string default_model_dir();
+std::unique_ptr<HookedTransformer> load(const ModelArgs& a);
+// The tokenizer in the model folder; GPT-2's embedded one for the default model or a
+// folder without one whose vocabulary is GPT-2's. Throws Error otherwise.
+std::unique_ptr<Tokenizer> tokenizer_for(const ModelArgs& a, const HookedTransformer& m);
+
+// A JSON file holding an array of equal-length arrays of token ids -> [batch, pos].
+at::Tensor read_tokens_file(const std::string& path);
+// Text -> [1, pos], with the model's BOS first unless prepend_bos is false.
+at::Tensor prompt_tokens(const Tokenizer& tok, const HookedTransformer& m, const std::string& text, bool prepend_bos);
+std::vector<int64_t> to_vector(const at::Tensor& t);
+
+// Registration, one per file.
+void add_info(CLI::App& app);
+void add_tokenize(CLI::App& app);
+void add_run(CLI::App& app);
+void add_generate(CLI::App& app);
+void add_cache(CLI::App& app);
+void add_bench(CLI::App& app);
+
+}  // namespace mechlens::cli
