@@ -1,17 +1,16 @@
 // Engine benchmark: median milliseconds of forward, run_with_cache (all hooks) and
 // run_with_cache (one hook) on a random-weight model of a preset shape, plus the peak
-// extra resident memory of forward and of run_with_cache(one hook), each measured in
-// a fresh child process.
+// tensor memory of forward and of run_with_cache(one hook), counted exactly by a
+// wrapping CPU allocator.
 #include "engine_bench.h"
+
+#include "counting_allocator.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <functional>
 
 #include "mechlens/core/error.h"
@@ -33,39 +32,12 @@ double median_ms(int warmup, int iters, const std::function<void()>& fn) {
   return t[t.size() / 2];
 }
 
-long status_kb(const char* field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(field, 0) == 0) return std::atol(line.c_str() + std::strlen(field));
-  return -1;
-}
-
-// Runs fn in a forked child after resetting its peak RSS; returns the peak growth in MiB.
-double peak_extra_mib(const std::function<void()>& fn) {
-  int fds[2];
-  if (::pipe(fds) != 0) return -1;
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(fds[0]);
-    at::set_num_threads(1);
-    { std::ofstream("/proc/self/clear_refs") << "5"; }  // reset VmHWM to the current RSS
-    long before = status_kb("VmRSS:");
-    fn();
-    long peak = status_kb("VmHWM:");
-    double mib = (peak - before) / 1024.0;
-    ssize_t w = ::write(fds[1], &mib, sizeof(mib));
-    (void)w;
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  double mib = -1;
-  ssize_t r = ::read(fds[0], &mib, sizeof(mib));
-  (void)r;
-  ::close(fds[0]);
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  return mib;
+// Peak live tensor bytes above what was live before fn ran, in MiB.
+double peak_extra_mib(CountingAllocator& alloc, const std::function<void()>& fn) {
+  const int64_t before = alloc.live();
+  alloc.reset_peak();
+  fn();
+  return (alloc.peak() - before) / (1024.0 * 1024.0);
 }
 
 }  // namespace
@@ -99,10 +71,18 @@ nlohmann::json run_engine_bench(const EngineBenchOptions& o) {
                       {"hooks_cached_all", n_cached},
                       {"one_hook", o.one_hook}};
   if (o.memory) {
-    at::Tensor hook_tensor = model.run_with_cache(tokens, one).second[o.one_hook];
-    j["peak_extra_mib_forward"] = peak_extra_mib([&] { model.forward(tokens); });
-    j["peak_extra_mib_cache_one"] = peak_extra_mib([&] { model.run_with_cache(tokens, one); });
-    j["one_hook_tensor_mib"] = hook_tensor.numel() * hook_tensor.element_size() / (1024.0 * 1024.0);
+    CountingAllocator& alloc = CountingAllocator::install();
+    double hook_mib = 0;
+    {
+      at::Tensor t = model.run_with_cache(tokens, one).second[o.one_hook];
+      hook_mib = t.numel() * t.element_size() / (1024.0 * 1024.0);
+    }
+    const double fwd_mib = peak_extra_mib(alloc, [&] { model.forward(tokens); });
+    const double one_mib = peak_extra_mib(alloc, [&] { model.run_with_cache(tokens, one); });
+    j["peak_tensor_mib_forward"] = fwd_mib;
+    j["peak_tensor_mib_cache_one"] = one_mib;
+    j["one_hook_tensor_mib"] = hook_mib;
+    j["cache_one_within_forward_plus_hook"] = one_mib <= fwd_mib + hook_mib + 1e-9;
   }
   return j;
 }
