@@ -68,7 +68,8 @@ TEST_P(CliCache, MatchesHFAndTL) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, CliCache,
-                         ::testing::Values("gpt2", "gpt_neo", "gpt_neox", "llama", "gptj", "opt", "mistral", "gemma"));
+                         ::testing::Values("gpt2", "gpt_neo", "gpt_neox", "llama", "gptj", "opt", "mistral", "gemma"),
+                         [](const auto& info) { return info.param; });
 
 // Every golden string is checked through the library in tokenizer_test.cpp; here a
 // third of them go through the command itself (each launch loads libtorch, ~0.4 s).

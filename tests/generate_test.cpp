@@ -34,7 +34,8 @@ TEST_P(GreedyMatchesTL, WithAndWithoutKVCache) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, GreedyMatchesTL, ::testing::Values("gpt2", "llama"));
+INSTANTIATE_TEST_SUITE_P(Families, GreedyMatchesTL, ::testing::Values("gpt2", "llama"),
+                         [](const auto& info) { return info.param; });
 
 TEST(Generate, KVCacheAgreesWithRecomputationOnEveryFamily) {
   REQUIRE_GOLDEN();

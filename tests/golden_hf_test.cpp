@@ -39,4 +39,5 @@ TEST_P(HFParity, LogitsHiddenStatesAttentions) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, HFParity,
-                         ::testing::Values("gpt2", "gpt_neo", "gpt_neox", "llama", "gptj", "opt", "mistral", "gemma"));
+                         ::testing::Values("gpt2", "gpt_neo", "gpt_neox", "llama", "gptj", "opt", "mistral", "gemma"),
+                         [](const auto& info) { return info.param; });

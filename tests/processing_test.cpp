@@ -34,7 +34,8 @@ TEST_P(ProcessingKeepsLogProbs, AllFamilies) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, ProcessingKeepsLogProbs,
-                         ::testing::Values("gpt2", "gpt_neo", "gpt_neox", "llama", "gptj", "opt", "mistral", "gemma"));
+                         ::testing::Values("gpt2", "gpt_neo", "gpt_neox", "llama", "gptj", "opt", "mistral", "gemma"),
+                         [](const auto& info) { return info.param; });
 
 TEST(Processing, RefactorKeepsQKAndOVProducts) {
   REQUIRE_GOLDEN();

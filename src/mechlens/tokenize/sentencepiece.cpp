@@ -42,9 +42,6 @@ const Shim& shim() {
     std::vector<std::string> candidates;
     if (const char* env = std::getenv("MECHLENS_SPM_SHIM")) candidates.push_back(env);
     candidates.push_back(exe_dir() + "/libmechlens_spm.so");
-#ifdef MECHLENS_SPM_SHIM_PATH
-    candidates.push_back(MECHLENS_SPM_SHIM_PATH);
-#endif
     void* h = nullptr;
     std::string errors;
     for (const auto& c : candidates) {
