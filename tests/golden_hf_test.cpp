@@ -2,6 +2,7 @@
 // families in ../shared/golden: logits, loss, hidden states and attention patterns.
 #include <gtest/gtest.h>
 
+#include "mechlens/core/error.h"
 #include "mechlens/loading/load_model.h"
 #include "mechlens/loading/safetensors.h"
 #include "test_util.h"
@@ -41,3 +42,29 @@ TEST_P(HFParity, LogitsHiddenStatesAttentions) {
 INSTANTIATE_TEST_SUITE_P(Families, HFParity,
                          ::testing::Values("gpt2", "gpt_neo", "gpt_neox", "llama", "gptj", "opt", "mistral", "gemma"),
                          [](const auto& info) { return info.param; });
+
+// Half-precision weights: a bf16 run stays close to float32 (norms, attention scores
+// and softmax run in float32, as in TransformerLens). float16 is for CUDA: libtorch
+// has no CPU float16 matmul, so asking for it on CPU is a clear error.
+TEST(HalfPrecision, Bf16StaysCloseToFloat32) {
+  REQUIRE_GOLDEN();
+  for (const char* fam : {"gpt2", "llama"}) {
+    const std::string dir = golden_dir() + "/" + fam;
+    at::Tensor tokens = SafetensorsFile::open(dir + "/expected.safetensors")->get("input_ids");
+    at::Tensor ref = load_model(dir)->forward(tokens);
+    LoadOptions f16;
+    f16.dtype = "float16";
+    EXPECT_THROW(load_model(dir, f16), Error);
+    for (const char* dt : {"bfloat16"}) {
+      LoadOptions o;
+      o.dtype = dt;
+      auto m = load_model(dir, o);
+      EXPECT_EQ(m->state_dict().at("embed.W_E").scalar_type(), std::string(dt) == "bfloat16" ? at::kBFloat16 : at::kHalf);
+      at::Tensor got = m->forward(tokens).to(at::kFloat);
+      const double tol = std::string(dt) == "bfloat16" ? 0.25 : 0.05;
+      EXPECT_LT((got - ref).abs().max().item<double>(), tol) << fam << " " << dt;
+      double agree = (got.argmax(-1) == ref.argmax(-1)).to(at::kFloat).mean().item<double>();
+      EXPECT_GT(agree, 0.8) << fam << " " << dt;
+    }
+  }
+}

@@ -140,6 +140,8 @@ HookedTransformer::~HookedTransformer() = default;
 
 void HookedTransformer::reset(ModelConfig cfg, StateDict sd, std::string processing) {
   cfg.validate(cfg.model_name);
+  if (cfg.dtype == "float16" && cfg.device == "cpu")
+    throw Error("float16 matmuls are not implemented on CPU by libtorch; use --dtype bfloat16 on CPU, float16 on cuda");
   check_state_dict(sd, cfg, cfg.model_name.empty() ? "model" : cfg.model_name);
   cfg_ = std::move(cfg);
   sd_ = std::move(sd);
