@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "mechlens/core/error.h"
+#include "mechlens/core/factored_matrix.h"
 
 namespace mechlens {
 
@@ -111,16 +112,6 @@ void fold_value_biases(const ModelConfig& c, StateDict& sd) {
   }
 }
 
-// SVD of A @ B ([..., m, r] x [..., r, n], r small) without forming the product.
-// Returns U [..., m, r], S [..., r], V [..., n, r] with A @ B = U diag(S) V^T.
-std::tuple<at::Tensor, at::Tensor, at::Tensor> factored_svd(const at::Tensor& A, const at::Tensor& B) {
-  auto [Ua, Sa, Vha] = at::linalg_svd(A, false);
-  auto [Ub, Sb, Vhb] = at::linalg_svd(B, false);
-  at::Tensor middle = Sa.unsqueeze(-1) * at::matmul(Vha, Ub) * Sb.unsqueeze(-2);
-  auto [Um, Sm, Vhm] = at::linalg_svd(middle, false);
-  return {at::matmul(Ua, Um), Sm, at::matmul(Vhb.transpose(-1, -2), Vhm.transpose(-1, -2))};
-}
-
 void refactor_factored_attn_matrices(const ModelConfig& c, StateDict& sd) {
   if (c.positional_embedding_type == "rotary")
     throw Error("refactor_factored_attn_matrices cannot be used with rotary embeddings (as in TransformerLens)");
@@ -131,7 +122,7 @@ void refactor_factored_attn_matrices(const ModelConfig& c, StateDict& sd) {
     // QK: append the bias as an extra input row, then balance the two factors.
     at::Tensor Q = at::cat({sd.at(b + "W_Q"), sd.at(b + "b_Q").unsqueeze(1)}, 1);  // [h, dm+1, dh]
     at::Tensor K = at::cat({sd.at(b + "W_K"), sd.at(b + "b_K").unsqueeze(1)}, 1);
-    auto [U, S, V] = factored_svd(Q, K.transpose(-1, -2));
+    auto [U, S, V] = FactoredMatrix(Q, K.transpose(-1, -2)).svd();
     at::Tensor root = S.sqrt();
     at::Tensor Q_even = U * root.unsqueeze(-2);  // [h, dm+1, dh]
     at::Tensor K_even = V * root.unsqueeze(-2);  // [h, dm+1, dh]
@@ -143,7 +134,7 @@ void refactor_factored_attn_matrices(const ModelConfig& c, StateDict& sd) {
     // OV: fold b_V into b_O, then W_V = U sqrt(S), W_O = sqrt(S) V^T.
     at::Tensor W_O = sd.at(b + "W_O");
     sd[b + "b_O"] = sd.at(b + "b_O") + (sd.at(b + "b_V").unsqueeze(-1) * W_O).sum(at::IntArrayRef{0, 1});
-    auto [Uo, So, Vo] = factored_svd(sd.at(b + "W_V"), W_O);
+    auto [Uo, So, Vo] = FactoredMatrix(sd.at(b + "W_V"), W_O).svd();
     at::Tensor r = So.sqrt();
     sd[b + "W_V"] = (Uo * r.unsqueeze(-2)).contiguous();
     sd[b + "W_O"] = (Vo * r.unsqueeze(-2)).transpose(-1, -2).contiguous();

@@ -1,0 +1,75 @@
+#include "mechlens/analysis/circuits.h"
+
+#include "mechlens/core/error.h"
+
+namespace mechlens {
+
+namespace {
+// Stack a per-layer parameter into [L, heads, ...], repeating kv heads if needed.
+at::Tensor stacked(const HookedTransformer& m, const std::string& name, bool kv) {
+  const auto& c = m.cfg();
+  std::vector<at::Tensor> ts;
+  for (int l = 0; l < c.n_layers; ++l) {
+    at::Tensor t = m.state_dict().at("blocks." + std::to_string(l) + ".attn." + name).to(at::kFloat);
+    if (kv && c.kv_heads() != c.n_heads) t = at::repeat_interleave(t, c.n_heads / c.kv_heads(), 0);
+    ts.push_back(t);
+  }
+  return at::stack(ts, 0);
+}
+}  // namespace
+
+FactoredMatrix qk_circuit(const HookedTransformer& m) {
+  return {stacked(m, "W_Q", false), stacked(m, "W_K", true).transpose(-1, -2)};
+}
+
+FactoredMatrix ov_circuit(const HookedTransformer& m) { return {stacked(m, "W_V", true), stacked(m, "W_O", false)}; }
+
+FactoredMatrix full_qk_circuit(const HookedTransformer& m) {
+  at::Tensor W_E = m.state_dict().at("embed.W_E").to(at::kFloat);
+  return qk_circuit(m).left_mul(W_E).right_mul(W_E.t());
+}
+
+FactoredMatrix full_ov_circuit(const HookedTransformer& m) {
+  at::Tensor W_E = m.state_dict().at("embed.W_E").to(at::kFloat);
+  at::Tensor W_U = m.state_dict().at("unembed.W_U").to(at::kFloat);
+  return ov_circuit(m).left_mul(W_E).right_mul(W_U);
+}
+
+at::Tensor all_composition_scores(const HookedTransformer& m, const std::string& mode) {
+  FactoredMatrix left = ov_circuit(m);
+  FactoredMatrix right = mode == "Q" ? qk_circuit(m) : mode == "K" ? qk_circuit(m).T() : mode == "V" ? ov_circuit(m)
+                                                                                                   : throw Error("composition mode must be Q, K or V");
+  const int64_t L = m.cfg().n_layers, H = m.cfg().n_heads;
+  // Broadcast [L, H, 1, 1, ...] against [1, 1, L, H, ...].
+  FactoredMatrix l(left.A().view({L, H, 1, 1, left.ldim(), left.mdim()}),
+                   left.B().view({L, H, 1, 1, left.mdim(), left.rdim()}));
+  FactoredMatrix r(right.A().view({1, 1, L, H, right.ldim(), right.mdim()}),
+                   right.B().view({1, 1, L, H, right.mdim(), right.rdim()}));
+  at::Tensor lc = l.collapse_l(), rc = r.collapse_r();
+  auto fro = [](const at::Tensor& t) { return t.pow(2).sum({-2, -1}).sqrt(); };
+  at::Tensor scores = fro(at::matmul(lc, rc)) / fro(lc) / fro(rc);  // [L, H, L, H]
+  at::Tensor li = at::arange(L).view({L, 1, 1, 1}), ri = at::arange(L).view({1, 1, L, 1});
+  return at::where(li < ri, scores, at::zeros_like(scores));
+}
+
+std::vector<TokenScore> top_tokens(const at::Tensor& scores, int64_t n, bool largest) {
+  n = std::min<int64_t>(n, scores.numel());
+  auto [v, i] = scores.to(at::kFloat).reshape(-1).topk(n, -1, largest);
+  std::vector<TokenScore> out;
+  for (int64_t k = 0; k < n; ++k) out.push_back({i[k].item<int64_t>(), v[k].item<double>()});
+  return out;
+}
+
+at::Tensor neuron_logit_effects(const HookedTransformer& m, int layer) {
+  if (m.cfg().attn_only) throw Error("the model has no MLP neurons");
+  if (layer < 0 || layer >= m.cfg().n_layers) throw Error("layer out of range");
+  return at::matmul(m.state_dict().at("blocks." + std::to_string(layer) + ".mlp.W_out").to(at::kFloat),
+                    m.state_dict().at("unembed.W_U").to(at::kFloat));
+}
+
+at::Tensor copying_scores(const HookedTransformer& m) {
+  at::Tensor ev = full_ov_circuit(m).eigenvalues();  // [L, H, d_head] complex
+  return at::real(ev).sum(-1) / ev.abs().sum(-1);
+}
+
+}  // namespace mechlens

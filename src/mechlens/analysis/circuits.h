@@ -1,0 +1,41 @@
+// Circuits read from the weights (Elhage et al. 2021): per-head QK and OV circuits,
+// full circuits through the embedding and unembedding, composition scores between
+// heads, top tokens of singular vectors and each neuron's direct logit effect.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+#include "mechlens/core/factored_matrix.h"
+#include "mechlens/model/hooked_transformer.h"
+
+namespace mechlens {
+
+// [n_layers, n_heads, d_model, d_model] as factors. Keys and values of grouped-query
+// models are repeated to one per query head.
+FactoredMatrix qk_circuit(const HookedTransformer& m);  // W_Q @ W_K^T
+FactoredMatrix ov_circuit(const HookedTransformer& m);  // W_V @ W_O
+// Through the vocabulary: W_E W_Q W_K^T W_E^T and W_E W_V W_O W_U, [L, H, vocab, vocab].
+FactoredMatrix full_qk_circuit(const HookedTransformer& m);
+FactoredMatrix full_ov_circuit(const HookedTransformer& m);
+
+// TL's all_composition_scores: [L, H, L, H], zero unless layer_left < layer_right.
+// mode "Q": OV_left with QK_right; "K": OV_left with QK_right^T; "V": OV_left with OV_right.
+at::Tensor all_composition_scores(const HookedTransformer& m, const std::string& mode);
+
+struct TokenScore {
+  int64_t id;
+  double score;
+};
+// The n largest entries of a vector of token scores.
+std::vector<TokenScore> top_tokens(const at::Tensor& scores, int64_t n, bool largest = true);
+
+// Direct logit effect of each neuron of a layer: W_out[layer] @ W_U, [d_mlp, vocab].
+at::Tensor neuron_logit_effects(const HookedTransformer& m, int layer);
+
+// Olsson et al. 2022's copying score per head: of the full OV circuit's eigenvalues,
+// sum(Re lambda) / sum(|lambda|) ([L, H], 1 = pure copying).
+at::Tensor copying_scores(const HookedTransformer& m);
+
+}  // namespace mechlens
