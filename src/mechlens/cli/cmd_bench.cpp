@@ -1,5 +1,6 @@
 // mechlens bench engine --config gpt2-small --batch 2 --seq 20 --json
 #include "../../../bench/engine_bench.h"
+#include "../../../bench/patching_bench.h"
 #include "mechlens/cli/common.h"
 
 namespace mechlens::cli {
@@ -19,6 +20,21 @@ void add_bench(CLI::App& app) {
   engine->add_flag("--json", *as_json, "print one JSON line (the default output too)");
   engine->callback([o] {
     nlohmann::json j = bench::run_engine_bench(*o);
+    std::printf("%s\n", j.dump().c_str());
+  });
+
+  auto* patching = sub->add_subcommand("patching", "the layers x positions activation-patching sweep");
+  auto p = std::make_shared<bench::PatchingBenchOptions>();
+  patching->add_option("--config", p->config, "model preset");
+  patching->add_option("--batch", p->batch)->check(CLI::Range(1, 4096));
+  patching->add_option("--seq", p->seq)->check(CLI::Range(2, 1 << 20));
+  patching->add_option("--site", p->site, "resid_pre | resid_mid | attn_out | mlp_out | z | q | k | v | pattern");
+  patching->add_option("--mode", p->mode, "by_pos | all_pos | dest_src");
+  patching->add_option("--iters", p->iters, "timed repetitions (median reported)")->check(CLI::Range(1, 1000));
+  patching->add_flag("--reference", p->reference, "also run the unbatched sweep (one forward per index) and compare");
+  patching->add_flag("--json", *as_json, "print one JSON line (the default output too)");
+  patching->callback([p] {
+    nlohmann::json j = bench::run_patching_bench(*p);
     std::printf("%s\n", j.dump().c_str());
   });
 }

@@ -46,5 +46,11 @@ void add_run(CLI::App& app);
 void add_generate(CLI::App& app);
 void add_cache(CLI::App& app);
 void add_bench(CLI::App& app);
+void add_patch(CLI::App& app);
+void add_heads(CLI::App& app);
+void add_dla(CLI::App& app);
+void add_ablate(CLI::App& app);
+void add_circuits(CLI::App& app);
+void add_ioi(CLI::App& app);
 
 }  // namespace mechlens::cli

@@ -25,6 +25,12 @@ int main(int argc, char** argv) {
   mechlens::cli::add_run(app);
   mechlens::cli::add_generate(app);
   mechlens::cli::add_cache(app);
+  mechlens::cli::add_patch(app);
+  mechlens::cli::add_heads(app);
+  mechlens::cli::add_dla(app);
+  mechlens::cli::add_ablate(app);
+  mechlens::cli::add_circuits(app);
+  mechlens::cli::add_ioi(app);
   mechlens::cli::add_bench(app);
   try {
     app.parse(argc, argv);

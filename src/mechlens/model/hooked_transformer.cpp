@@ -217,7 +217,7 @@ at::Tensor HookedTransformer::forward(const at::Tensor& input, const ForwardOpti
   if (kv && kv->layers.size() != static_cast<size_t>(cfg_.n_layers)) kv->layers.resize(cfg_.n_layers);
   const int64_t past = kv ? kv->length() : 0;
   at::Tensor resid;
-  if (start == 0) {
+  if (start == 0 && !opts.input_is_residual) {
     check_tokens(input, past);
     const int64_t b = input.size(0), p = input.size(1);
     at::Tensor tok = input.to(W_E_.device());
@@ -233,9 +233,22 @@ at::Tensor HookedTransformer::forward(const at::Tensor& input, const ForwardOpti
   }
   for (int l = start; l < stop; ++l) resid = blocks_[l]->forward(resid, kv ? &kv->layers[l] : nullptr);
   if (opts.stop_at_layer >= 0) return resid;
+  return unembed(resid);
+}
+
+at::Tensor HookedTransformer::unembed(const at::Tensor& resid, const std::vector<int64_t>& columns) {
   at::Tensor x = (*ln_final_)(resid);
-  const int64_t b = x.size(0), p = x.size(1);
-  return at::addmm(b_U_, x.reshape({b * p, cfg_.d_model}), W_U_).view({b, p, -1});
+  std::vector<int64_t> shape = x.sizes().vec();
+  at::Tensor flat = x.reshape({-1, cfg_.d_model});
+  at::Tensor out;
+  if (columns.empty()) {
+    out = at::addmm(b_U_, flat, W_U_);
+  } else {
+    at::Tensor idx = at::tensor(columns, at::kLong).to(W_U_.device());
+    out = at::addmm(b_U_.index_select(0, idx), flat, W_U_.index_select(1, idx));
+  }
+  shape.back() = out.size(1);
+  return out.view(shape);
 }
 
 at::Tensor HookedTransformer::per_token_loss(const at::Tensor& logits, const at::Tensor& tokens) {

@@ -32,8 +32,10 @@ struct KVCache {
 };
 
 struct ForwardOptions {
-  // When > 0 the input is the residual stream [batch, pos, d_model] entering this layer.
+  // When > 0 (or input_is_residual) the input is the residual stream
+  // [batch, pos, d_model] entering this layer.
   int start_at_layer = 0;
+  bool input_is_residual = false;
   // When >= 0 the run stops before this layer and returns its resid_pre.
   int stop_at_layer = -1;
   KVCache* kv_cache = nullptr;
@@ -66,6 +68,9 @@ class HookedTransformer {
   // tokens [batch, pos] int64 -> logits [batch, pos, d_vocab_out]; or the residual
   // stream when stop_at_layer is set. Throws mechlens::Error on out-of-range input.
   at::Tensor forward(const at::Tensor& input, const ForwardOptions& opts = {});
+  // ln_final then the unembedding of a residual stream [..., d_model]; only the given
+  // vocabulary columns when `columns` is non-empty (e.g. the two of a logit difference).
+  at::Tensor unembed(const at::Tensor& resid, const std::vector<int64_t>& columns = {});
   // Mean next-token cross-entropy of logits [b, p, v] against tokens [b, p].
   static at::Tensor loss(const at::Tensor& logits, const at::Tensor& tokens);
   // Per-position next-token losses [b, p-1].

@@ -1,0 +1,106 @@
+// mechlens circuits --model DIR --composition [--mode Q|K|V] --json
+// mechlens circuits --model DIR --head L.H [--top N] : OV/QK singular values, copying
+//   score and the tokens the OV circuit maps best; --neuron L.N : direct logit effects.
+#include "mechlens/analysis/circuits.h"
+#include "mechlens/cli/analysis_args.h"
+#include "mechlens/core/error.h"
+
+namespace mechlens::cli {
+
+void add_circuits(CLI::App& app) {
+  auto* sub = app.add_subcommand("circuits", "QK/OV circuits, composition scores, neuron logit effects");
+  struct Opts {
+    ModelArgs m;
+    bool composition = false;
+    std::string mode, head, neuron;
+    int top = 10;
+    Output out;
+  };
+  auto o = std::make_shared<Opts>();
+  o->m.add_to(sub, true);
+  sub->add_flag("--composition", o->composition, "Q-, K- and V-composition scores for all head pairs");
+  sub->add_option("--mode", o->mode, "Q, K or V (default: all three)");
+  sub->add_option("--head", o->head, "one head, L.H: singular values, eigenvalues, copying score, top tokens");
+  sub->add_option("--neuron", o->neuron, "one neuron, L.N: its direct effect on every logit");
+  sub->add_option("--top", o->top, "how many tokens to list")->check(CLI::Range(1, 1000));
+  o->out.add(sub);
+  sub->callback([o] {
+    auto model = load(o->m);
+    const auto& c = model->cfg();
+    auto tok = maybe_tokenizer(o->m, *model);
+    auto name = [&](int64_t id) { return tok ? tok->to_str_tokens({id})[0] : std::to_string(id); };
+    auto parse2 = [](const std::string& s, const char* what) {
+      auto d = s.find('.');
+      try {
+        if (d == std::string::npos) throw std::invalid_argument("x");
+        return std::pair<int, int64_t>{std::stoi(s.substr(0, d)), std::stoll(s.substr(d + 1))};
+      } catch (const std::exception&) {
+        throw Error(std::string("bad ") + what + " \"" + s + "\" (use L.N)");
+      }
+    };
+    json j = {{"processing", model->processing()}};
+    if (o->composition || (o->head.empty() && o->neuron.empty())) {
+      std::vector<std::string> modes = o->mode.empty() ? std::vector<std::string>{"Q", "K", "V"} : std::vector<std::string>{o->mode};
+      std::vector<std::string> labels;
+      for (int l = 0; l < c.n_layers; ++l)
+        for (int h = 0; h < c.n_heads; ++h) labels.push_back("L" + std::to_string(l) + "H" + std::to_string(h));
+      json values = json::object();
+      std::map<std::string, at::Tensor> scores;
+      for (const auto& m : modes) scores[m] = all_composition_scores(*model, m), values[m] = to_json(scores[m]);
+      j.update({{"composition", values}, {"values", values}, {"shape", {c.n_layers, c.n_heads, c.n_layers, c.n_heads}},
+                {"axes", {"layer_left", "head_left", "layer_right", "head_right"}}, {"labels", labels}});
+      o->out.emit(j, [&] {
+        for (const auto& [m, s] : scores) {
+          at::Tensor flat = s.reshape(-1);
+          auto [v, idx] = flat.topk(std::min<int64_t>(8, flat.numel()));
+          std::printf("%s-composition, strongest pairs (left -> right):\n", m.c_str());
+          const int64_t H = c.n_heads, LH = c.n_layers * H;
+          for (int64_t i = 0; i < idx.numel(); ++i) {
+            int64_t k = idx[i].item<int64_t>();
+            std::printf("  %-8s -> %-8s %.4f\n", labels[k / LH].c_str(), labels[k % LH].c_str(), v[i].item<double>());
+          }
+        }
+      });
+      return;
+    }
+    if (!o->head.empty()) {
+      auto [l, h] = parse2(o->head, "head");
+      if (l < 0 || l >= c.n_layers || h < 0 || h >= c.n_heads) throw Error("head " + o->head + " is out of range");
+      FactoredMatrix ov = ov_circuit(*model)[l][h], qk = qk_circuit(*model)[l][h];
+      FactoredMatrix full_ov = full_ov_circuit(*model)[l][h];
+      at::Tensor ev = full_ov.eigenvalues();
+      const double copying = (at::real(ev).sum() / ev.abs().sum()).item<double>();
+      // Tokens whose own logit the OV circuit raises most: the diagonal of W_E W_OV W_U.
+      at::Tensor diag = (full_ov.A() * full_ov.B().t()).sum(-1);  // diag(A B) without forming A B
+      json top = json::array();
+      for (const auto& t : top_tokens(diag, o->top)) top.push_back({{"id", t.id}, {"token", name(t.id)}, {"score", t.score}});
+      j.update({{"head", o->head}, {"ov_singular_values", to_json(ov.S())}, {"qk_singular_values", to_json(qk.S())},
+                {"ov_norm", ov.norm().item<double>()}, {"qk_norm", qk.norm().item<double>()},
+                {"copying_score", copying}, {"top_self_copied_tokens", top}});
+      o->out.emit(j, [&] {
+        std::printf("head %s (processing: %s)\n", o->head.c_str(), model->processing().c_str());
+        std::printf("  OV norm %.4f, QK norm %.4f, copying score %.4f\n", ov.norm().item<double>(), qk.norm().item<double>(), copying);
+        std::printf("  tokens the OV circuit copies most:");
+        for (const auto& t : top) std::printf(" %s", t["token"].dump().c_str());
+        std::printf("\n");
+      });
+      return;
+    }
+    auto [l, n] = parse2(o->neuron, "neuron");
+    if (l < 0 || l >= c.n_layers || n < 0 || n >= c.d_mlp) throw Error("neuron " + o->neuron + " is out of range");
+    at::Tensor eff = neuron_logit_effects(*model, l)[n];
+    json up = json::array(), down = json::array();
+    for (const auto& t : top_tokens(eff, o->top, true)) up.push_back({{"id", t.id}, {"token", name(t.id)}, {"score", t.score}});
+    for (const auto& t : top_tokens(eff, o->top, false)) down.push_back({{"id", t.id}, {"token", name(t.id)}, {"score", t.score}});
+    j.update({{"neuron", o->neuron}, {"top", up}, {"bottom", down}});
+    o->out.emit(j, [&] {
+      std::printf("neuron %s direct logit effect (W_out . W_U)\n  boosts:", o->neuron.c_str());
+      for (const auto& t : up) std::printf(" %s", t["token"].dump().c_str());
+      std::printf("\n  suppresses:");
+      for (const auto& t : down) std::printf(" %s", t["token"].dump().c_str());
+      std::printf("\n");
+    });
+  });
+}
+
+}  // namespace mechlens::cli
