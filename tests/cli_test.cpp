@@ -105,3 +105,53 @@ TEST(CliTokenize, GoldenIdsThroughTheCommand) {
         << c["text"];
   }
 }
+
+// `mechlens patch` and `mechlens heads` as the hidden cases call them, against
+// TransformerLens's grids.
+TEST(CliTechniques, PatchAndHeadsMatchTransformerLens) {
+  REQUIRE_GOLDEN();
+  for (const std::string fam : {"gpt2", "llama"}) {
+    const std::string dir = golden_dir() + "/" + fam;
+    json meta = read_json_file(dir + "/tl_techniques.json");
+    auto tl = SafetensorsFile::open(dir + "/tl_techniques.safetensors");
+    const auto& in = meta["inputs"]["patching"];
+    write(tmpdir() + "/clean.json", in["clean_tokens"].dump());
+    write(tmpdir() + "/corrupt.json", in["corrupted_tokens"].dump());
+    const std::string common = bin() + " patch --model " + dir + " --clean-tokens " + tmpdir() + "/clean.json --corrupt-tokens " +
+                               tmpdir() + "/corrupt.json --answer-id 7 --wrong-id 11 --out " + tmpdir() + "/p.json";
+    struct Case {
+      std::string flags, key;
+    };
+    for (const auto& c : std::vector<Case>{{"--site resid_pre", "get_act_patch_resid_pre"},
+                                           {"--site attn_out --processing tl", "get_act_patch_attn_out"},
+                                           {"--site head_out --all-pos", "get_act_patch_attn_head_out_all_pos"},
+                                           {"--site head_q --by-pos", "get_act_patch_attn_head_q_by_pos"},
+                                           {"--site head_pattern --by-pos", "get_act_patch_attn_head_pattern_by_pos"}}) {
+      ASSERT_EQ(sh(common + " " + c.flags + " > /dev/null"), 0) << c.flags;
+      json got = read_json_file(tmpdir() + "/p.json");
+      const std::string proc = c.flags.find("--processing tl") != std::string::npos ? "processed." : "unprocessed.";
+      at::Tensor want = tl->get(proc + "patching." + c.key);
+      std::vector<double> flat;
+      std::function<void(const json&)> walk = [&](const json& x) {
+        if (x.is_array()) for (const auto& y : x) walk(y);
+        else flat.push_back(x.get<double>());
+      };
+      walk(got["grid"]);
+      EXPECT_EQ(got["shape"].get<std::vector<int64_t>>(), want.sizes().vec()) << fam << " " << c.flags;
+      EXPECT_CLOSE(at::tensor(flat, at::kDouble).view(want.sizes()), want, 1e-4, fam << " " << c.flags);
+    }
+    // GQA k/v patching works where TransformerLens fails.
+    ASSERT_EQ(sh(common + " --site head_k --by-pos > /dev/null"), 0);
+    EXPECT_EQ(read_json_file(tmpdir() + "/p.json")["shape"][2].get<int64_t>(), fam == "llama" ? 2 : 4);
+    // heads --detect induction on the repeated sequence.
+    write(tmpdir() + "/rep.json", meta["inputs"]["repeated_sequence"]["tokens"].dump());
+    ASSERT_EQ(sh(bin() + " heads --model " + dir + " --detect induction --tokens " + tmpdir() + "/rep.json --json > " +
+                 tmpdir() + "/h.json"),
+              0);
+    json h = read_json_file(tmpdir() + "/h.json");
+    at::Tensor want = tl->get("unprocessed.detect_head.induction_head.default");
+    for (int64_t l = 0; l < want.size(0); ++l)
+      for (int64_t k = 0; k < want.size(1); ++k)
+        EXPECT_NEAR(h["values"][l][k].get<double>(), want[l][k].item<double>(), 1e-3);
+  }
+}

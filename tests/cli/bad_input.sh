@@ -82,6 +82,22 @@ expect_bad invalid-utf8 "UTF-8" sh -c "printf 'a\\377b' | '$BIN' tokenize"
 expect_bad gen-past-ctx "n_ctx" "$BIN" generate --prompt hi --max-new-tokens 100000
 expect_bad gen-top-p "top-p" "$BIN" generate --prompt hi --max-new-tokens 2 --top-p 2
 
+# Analysis commands.
+echo '[[1, 2, 3, 4]]' >"$T/four.json"
+patch() { "$BIN" patch --model "$M" --clean-tokens "$T/ok.json" "$@" --out "$T/out.safetensors"; }
+expect_bad patch-length-mismatch "token counts" patch --corrupt-tokens "$T/four.json" --answer-id 1 --wrong-id 2
+expect_bad patch-unknown-site "unknown patching site" patch --corrupt-tokens "$T/ok.json" --answer-id 1 --wrong-id 2 --site nowhere
+expect_bad patch-answer-range "out of range" patch --corrupt-tokens "$T/ok.json" --answer-id 99999999 --wrong-id 2
+expect_bad patch-multi-token-answer "tokens" patch --corrupt-tokens "$T/ok.json" --answer " antidisestablishmentarianism" --wrong-id 2
+expect_bad patch-bad-metric "metric" patch --corrupt-tokens "$T/ok.json" --answer-id 1 --wrong-id 2 --metric accuracy
+expect_bad ablate-bad-head "ablation target" "$BIN" ablate --model "$M" --tokens "$T/ok.json" --answer-id 1 --wrong-id 2 --head x.y
+expect_bad ablate-head-range "out of range" "$BIN" ablate --model "$M" --tokens "$T/ok.json" --answer-id 1 --wrong-id 2 --head 9.0
+expect_bad heads-unknown "unknown detection pattern" "$BIN" heads --model "$M" --detect sideways
+echo '[[1, 2], [3, 4]]' >"$T/two.json"
+expect_bad heads-two-rows "exactly one sequence" "$BIN" heads --model "$M" --tokens "$T/two.json"
+expect_bad circuits-bad-head "out of range" "$BIN" circuits --model "$M" --head 7.7
+expect_bad dla-no-answer "--answer" "$BIN" dla --model "$M" --tokens "$T/ok.json"
+
 # The good path still works and writes the file.
 if cache "$M" "$T/ok.json" >/dev/null 2>&1 && [ -s "$T/out.safetensors" ]; then pass=$((pass+1)); else echo "FAIL good-path cache"; fail=$((fail+1)); fi
 
