@@ -344,16 +344,21 @@ PatchResult ActivationPatching::run(const std::string& site, const std::string& 
   return make_result(site, mode, shape, axes, specs, batched);
 }
 
+void ActivationPatching::append_specs(std::vector<Spec>& all, const std::string& site, const std::string& mode,
+                                      std::vector<int64_t>& shape, std::vector<std::string>& axes) {
+  const int64_t base = static_cast<int64_t>(all.size());
+  for (auto& s : specs_for(site, mode, shape, axes)) {
+    s.out += base;
+    all.push_back(s);
+  }
+}
+
 PatchResult ActivationPatching::block_every(bool batched) {
   std::vector<Spec> all;
   std::vector<int64_t> shape;
   std::vector<std::string> axes;
   const std::vector<std::string> sites = {"resid_pre", "attn_out", "mlp_out"};
-  for (const auto& site : sites) {
-    auto part = specs_for(site, "by_pos", shape, axes);
-    const int64_t base = static_cast<int64_t>(all.size());
-    for (auto& s : part) s.out += base, all.push_back(s);
-  }
+  for (const auto& site : sites) append_specs(all, site, "by_pos", shape, axes);
   shape.insert(shape.begin(), 3);
   axes.insert(axes.begin(), "component");
   PatchResult r = make_result("block_every", "by_pos", shape, axes, all, batched);
@@ -368,11 +373,7 @@ PatchResult ActivationPatching::head_all_pos_every(bool batched) {
   std::vector<int64_t> shape;
   std::vector<std::string> axes;
   const std::vector<std::string> sites = {"z", "q", "k", "v", "pattern"};
-  for (const auto& site : sites) {
-    auto part = specs_for(site, "all_pos", shape, axes);
-    const int64_t base = static_cast<int64_t>(all.size());
-    for (auto& s : part) s.out += base, all.push_back(s);
-  }
+  for (const auto& site : sites) append_specs(all, site, "all_pos", shape, axes);
   shape.insert(shape.begin(), 5);
   axes.insert(axes.begin(), "component");
   PatchResult r = make_result("head_all_pos_every", "all_pos", shape, axes, all, batched);
@@ -388,11 +389,7 @@ PatchResult ActivationPatching::head_by_pos_every(bool batched) {
   std::vector<Spec> all;
   std::vector<int64_t> shape;
   std::vector<std::string> axes;
-  for (const std::string site : {"z", "q", "k", "v"}) {
-    auto part = specs_for(site, "by_pos", shape, axes);
-    const int64_t base = static_cast<int64_t>(all.size());
-    for (auto& s : part) s.out += base, all.push_back(s);
-  }
+  for (const std::string site : {"z", "q", "k", "v"}) append_specs(all, site, "by_pos", shape, axes);
   // The pattern is patched per destination position, laid out [layer, pos, head].
   std::vector<int64_t> pshape;
   std::vector<std::string> paxes;

@@ -90,6 +90,9 @@ class ActivationPatching {
  private:
   std::vector<Spec> specs_for(const std::string& site, const std::string& mode, std::vector<int64_t>& shape,
                               std::vector<std::string>& axes);
+  // Adds a site's specs to a stacked sweep, their outputs after those already there.
+  void append_specs(std::vector<Spec>& all, const std::string& site, const std::string& mode,
+                    std::vector<int64_t>& shape, std::vector<std::string>& axes);
   void finish_spec(Spec& s) const;
   void apply(const Spec& s, at::Tensor& x, int64_t p0) const;
   std::vector<double> evaluate(std::vector<Spec>& specs, bool batched);

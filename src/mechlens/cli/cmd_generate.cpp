@@ -1,6 +1,6 @@
 // mechlens generate [--model DIR] --prompt TEXT --max-new-tokens N
 //   [--temperature T --top-k K --top-p P --seed S] [--no-kv-cache]
-#include "mechlens/cli/common.h"
+#include "mechlens/cli/analysis_args.h"
 #include "mechlens/core/error.h"
 #include "mechlens/model/generate.h"
 
@@ -10,14 +10,13 @@ void add_generate(CLI::App& app) {
   auto* sub = app.add_subcommand("generate", "continue a prompt, greedily or by sampling");
   struct Opts {
     ModelArgs m;
-    std::string prompt, tokens;
+    TextOrTokens prompt;
     GenerateOptions g;
     bool no_cache = false, no_bos = false, as_json = false, stop_at_eos = false;
   };
   auto o = std::make_shared<Opts>();
   o->m.add_to(sub, false);
-  auto* p = sub->add_option("--prompt", o->prompt, "text to continue");
-  sub->add_option("--tokens", o->tokens, "JSON file: array of arrays of token ids (instead of --prompt)")->excludes(p);
+  o->prompt.add(sub, "--prompt", "--tokens", "the prompt to continue");
   sub->add_option("--max-new-tokens", o->g.max_new_tokens, "tokens to add")->required()->check(CLI::Range(0, 1 << 20));
   sub->add_option("--temperature", o->g.temperature, "0 (default) is greedy")->check(CLI::Range(0.0, 1e6));
   sub->add_option("--top-k", o->g.top_k, "sample among the k most likely")->check(CLI::Range(0, 1 << 30));
@@ -28,20 +27,10 @@ void add_generate(CLI::App& app) {
   sub->add_flag("--stop-at-eos", o->stop_at_eos, "stop once the EOS token is generated");
   sub->add_flag("--json", o->as_json, "print one JSON object");
   sub->callback([o] {
-    if (o->prompt.empty() && o->tokens.empty()) throw Error("give --prompt TEXT or --tokens FILE.json");
+    if (!o->prompt.given()) throw Error("give --prompt TEXT or --tokens FILE.json");
     auto model = load(o->m);
-    std::unique_ptr<Tokenizer> tok;
-    at::Tensor tokens;
-    if (!o->tokens.empty()) {
-      tokens = read_tokens_file(o->tokens);
-      try {
-        tok = tokenizer_for(o->m, *model);
-      } catch (const Error&) {
-      }
-    } else {
-      tok = tokenizer_for(o->m, *model);
-      tokens = prompt_tokens(*tok, *model, o->prompt, !o->no_bos);
-    }
+    std::unique_ptr<Tokenizer> tok = maybe_tokenizer(o->m, *model);
+    at::Tensor tokens = o->prompt.resolve(tok.get(), *model, o->no_bos);
     GenerateOptions g = o->g;
     g.use_kv_cache = !o->no_cache;
     if (o->stop_at_eos) g.stop_token = tok && tok->eos_id >= 0 ? tok->eos_id : model->cfg().eos_token_id;

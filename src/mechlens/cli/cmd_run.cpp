@@ -2,7 +2,7 @@
 // the loss on the prompt and the most likely next tokens.
 #include <algorithm>
 
-#include "mechlens/cli/common.h"
+#include "mechlens/cli/analysis_args.h"
 #include "mechlens/core/error.h"
 
 namespace mechlens::cli {
@@ -11,32 +11,21 @@ void add_run(CLI::App& app) {
   auto* sub = app.add_subcommand("run", "print the loss and the top next tokens for a prompt");
   struct Opts {
     ModelArgs m;
-    std::string prompt, tokens;
+    TextOrTokens prompt;
     int top_k = 10;
     bool no_bos = false, as_json = false;
   };
   auto o = std::make_shared<Opts>();
   o->m.add_to(sub, false);
-  auto* p = sub->add_option("--prompt", o->prompt, "text to run");
-  sub->add_option("--tokens", o->tokens, "JSON file: array of arrays of token ids (instead of --prompt)")->excludes(p);
+  o->prompt.add(sub, "--prompt", "--tokens", "the prompt");
   sub->add_option("--top-k", o->top_k, "how many next tokens to show")->check(CLI::Range(1, 1000));
   sub->add_flag("--no-bos", o->no_bos, "do not prepend the BOS token (prepended by default, as TransformerLens does)");
   sub->add_flag("--json", o->as_json, "print one JSON object");
   sub->callback([o] {
-    if (o->prompt.empty() && o->tokens.empty()) throw Error("give --prompt TEXT or --tokens FILE.json");
+    if (!o->prompt.given()) throw Error("give --prompt TEXT or --tokens FILE.json");
     auto model = load(o->m);
-    std::unique_ptr<Tokenizer> tok;
-    at::Tensor tokens;
-    if (!o->tokens.empty()) {
-      tokens = read_tokens_file(o->tokens);
-      try {
-        tok = tokenizer_for(o->m, *model);
-      } catch (const Error&) {
-      }
-    } else {
-      tok = tokenizer_for(o->m, *model);
-      tokens = prompt_tokens(*tok, *model, o->prompt, !o->no_bos);
-    }
+    std::unique_ptr<Tokenizer> tok = maybe_tokenizer(o->m, *model);
+    at::Tensor tokens = o->prompt.resolve(tok.get(), *model, o->no_bos);
     at::NoGradGuard no_grad;
     at::Tensor logits = model->forward(tokens);
     double loss = tokens.size(1) > 1 ? HookedTransformer::loss(logits, tokens).item<double>() : NAN;

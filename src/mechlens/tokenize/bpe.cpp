@@ -250,22 +250,9 @@ std::vector<int64_t> ByteLevelBPE::encode(const std::string& text_in) const {
   if (!valid_utf8(text_in)) throw Error("input text is not valid UTF-8");
   std::string text = add_prefix_space_ && !text_in.empty() && text_in[0] != ' ' ? " " + text_in : text_in;
   std::vector<int64_t> out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    // The earliest special token (longest at a tie) splits the text.
-    size_t best = std::string::npos;
-    const std::pair<std::string, int64_t>* which = nullptr;
-    for (const auto& s : specials_) {
-      size_t f = text.find(s.first, pos);
-      if (f != std::string::npos && (f < best)) best = f, which = &s;
-    }
-    if (!which) {
-      encode_chunk(text.substr(pos), out);
-      break;
-    }
-    if (best > pos) encode_chunk(text.substr(pos, best - pos), out);
-    out.push_back(which->second);
-    pos = best + which->first.size();
+  for (const auto& [chunk, id] : split_on_specials(text, specials_)) {
+    if (id >= 0) out.push_back(id);
+    else encode_chunk(chunk, out);
   }
   return out;
 }

@@ -40,7 +40,7 @@ class ByteLevelBPE : public Tokenizer {
   std::unordered_map<std::string, int64_t> piece_to_id_;
   std::vector<std::string> id_to_piece_;
   std::unordered_map<std::string, int> ranks_;  // "a b" -> rank
-  std::vector<std::pair<std::string, int64_t>> specials_;  // split out before BPE, longest first
+  std::vector<SpecialToken> specials_;  // split out before BPE, longest first
   bool add_prefix_space_ = false;
   std::string byte_to_char_[256];
   std::unordered_map<std::string, uint8_t> char_to_byte_;

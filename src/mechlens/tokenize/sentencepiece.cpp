@@ -219,24 +219,7 @@ std::vector<int64_t> SentencePieceTokenizer::encode(const std::string& text_in) 
     }
     text = kSpace + t;
   }
-  // Split out special-token text (earliest match, longest first at a tie).
-  std::vector<std::pair<std::string, int64_t>> chunks;  // id -1: plain text
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t best = std::string::npos;
-    const std::pair<std::string, int64_t>* which = nullptr;
-    for (const auto& s : specials_) {
-      size_t f = text.find(s.first, pos);
-      if (f != std::string::npos && f < best) best = f, which = &s;
-    }
-    if (!which) {
-      chunks.push_back({text.substr(pos), -1});
-      break;
-    }
-    if (best > pos) chunks.push_back({text.substr(pos, best - pos), -1});
-    chunks.push_back({which->first, which->second});
-    pos = best + which->first.size();
-  }
+  const std::vector<SpecialToken> chunks = split_on_specials(text, specials_);
   std::vector<int64_t> out;
   std::vector<bool> is_special;
   for (const auto& [chunk, id] : chunks) {

@@ -38,7 +38,7 @@ class SentencePieceTokenizer : public Tokenizer {
   bool legacy_ = true;
   std::string unk_piece_ = "<unk>";
   size_t unk_len_ = 0;  // how many pieces the no-dummy model splits unk_piece_ into
-  std::vector<std::pair<std::string, int64_t>> specials_;
+  std::vector<SpecialToken> specials_;
   std::string path_;
 };
 

@@ -46,6 +46,27 @@ std::vector<std::string> Tokenizer::to_str_tokens(const std::vector<int64_t>& id
   return out;
 }
 
+std::vector<SpecialToken> split_on_specials(const std::string& text, const std::vector<SpecialToken>& specials) {
+  std::vector<SpecialToken> chunks;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t best = std::string::npos;
+    const SpecialToken* which = nullptr;
+    for (const auto& s : specials) {
+      size_t f = text.find(s.first, pos);
+      if (f != std::string::npos && f < best) best = f, which = &s;
+    }
+    if (!which) {
+      chunks.push_back({text.substr(pos), -1});
+      break;
+    }
+    if (best > pos) chunks.push_back({text.substr(pos, best - pos), -1});
+    chunks.push_back(*which);
+    pos = best + which->first.size();
+  }
+  return chunks;
+}
+
 bool has_tokenizer(const std::string& dir) {
   return file_exists(join_path(dir, "tokenizer.json")) ||
          (file_exists(join_path(dir, "vocab.json")) && file_exists(join_path(dir, "merges.txt"))) ||

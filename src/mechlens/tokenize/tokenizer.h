@@ -27,6 +27,12 @@ class Tokenizer {
   std::string kind;  // "bpe" or "sentencepiece"
 };
 
+// A special token's text and id.
+using SpecialToken = std::pair<std::string, int64_t>;
+// Splits text at special-token text (the earliest match; the longest at a tie when
+// `specials` is sorted longest first). Plain chunks get id -1.
+std::vector<SpecialToken> split_on_specials(const std::string& text, const std::vector<SpecialToken>& specials);
+
 // Loads the tokenizer in a folder: tokenizer.json, vocab.json + merges.txt, or
 // tokenizer.model (checked in that order). Throws mechlens::Error if none is there
 // or a file is malformed.
