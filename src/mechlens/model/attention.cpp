@@ -70,6 +70,9 @@ void Attention::bind(const StateDict& sd, const ModelConfig& c) {
   W_qkv = at::cat({flat(W_Q), flat(W_K), flat(W_V)}, 1).contiguous();
   b_qkv = at::cat({b_Q.reshape(-1), b_K.reshape(-1), b_V.reshape(-1)}).contiguous();
   W_O_flat = W_O.reshape({-1, W_O.size(2)}).contiguous();
+  // Keep the mask and rotary tables on the weights' device.
+  mask = mask.to(W_Q.device());
+  if (rotary.cos.defined()) rotary.cos = rotary.cos.to(W_Q.device()), rotary.sin = rotary.sin.to(W_Q.device());
 }
 
 at::Tensor Attention::operator()(const at::Tensor& xq, const at::Tensor& xk, const at::Tensor& xv,

@@ -79,9 +79,27 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   const std::string vj = join_path(dir, "vocab.json"), mt = join_path(dir, "merges.txt");
   const std::string sp = join_path(dir, "tokenizer.model"), sc = join_path(dir, "tokenizer_config.json");
   if (file_exists(sp)) return SentencePieceTokenizer::load(sp, file_exists(sc) ? sc : "");
-  if (file_exists(tj)) return ByteLevelBPE::from_tokenizer_json(read_file(tj), tj);
-  if (file_exists(vj) && file_exists(mt)) return ByteLevelBPE::from_files(read_file(vj), read_file(mt), vj, mt);
-  fail(dir, "no tokenizer (tokenizer.json, vocab.json + merges.txt, or tokenizer.model)");
+  std::unique_ptr<Tokenizer> t;
+  if (file_exists(tj)) t = ByteLevelBPE::from_tokenizer_json(read_file(tj), tj);
+  else if (file_exists(vj) && file_exists(mt)) t = ByteLevelBPE::from_files(read_file(vj), read_file(mt), vj, mt);
+  else fail(dir, "no tokenizer (tokenizer.json, vocab.json + merges.txt, or tokenizer.model)");
+  // BOS / EOS as tokenizer_config.json names them (OPT's is </s>, not <|endoftext|>).
+  if (file_exists(sc)) {
+    json cfg = read_json_file(sc);
+    auto id_of = [&](const char* key) -> int64_t {
+      if (!cfg.is_object() || !cfg.contains(key)) return -1;
+      const json& v = cfg[key];
+      std::string text = v.is_string() ? v.get<std::string>()
+                         : v.is_object() && v.contains("content") && v["content"].is_string() ? v["content"].get<std::string>()
+                                                                                               : "";
+      if (text.empty()) return -1;
+      auto ids = t->encode(text);
+      return ids.size() == 1 ? ids[0] : -1;
+    };
+    if (int64_t b = id_of("bos_token"); b >= 0) t->bos_id = b;
+    if (int64_t e = id_of("eos_token"); e >= 0) t->eos_id = e;
+  }
+  return t;
 }
 
 std::unique_ptr<Tokenizer> gpt2_tokenizer() {

@@ -45,14 +45,17 @@ Family gpt_neox_family() {
       sd[d + "ln1.b"] = ts.get(s + "input_layernorm.bias", {dm});
       // [3 * d_model, d_model] viewed as [heads, (q|k|v) * d_head, d_model].
       at::Tensor w = ts.get(s + "attention.query_key_value.weight", {3 * dm, dm}).view({h, 3 * dh, dm});
-      at::Tensor b = ts.get(s + "attention.query_key_value.bias", {3 * dm}).view({h, 3 * dh});
+      // attention_bias = false checkpoints have no q/k/v or dense biases (zeros then).
+      const bool has_bias = ts.contains(s + "attention.query_key_value.bias");
+      at::Tensor b = has_bias ? ts.get(s + "attention.query_key_value.bias", {3 * dm}).view({h, 3 * dh})
+                              : at::zeros({h, 3 * dh});
       const char* names[] = {"Q", "K", "V"};
       for (int i = 0; i < 3; ++i) {
         sd[d + "attn.W_" + names[i]] = w.slice(1, i * dh, (i + 1) * dh).permute({0, 2, 1}).contiguous();
         sd[d + "attn.b_" + names[i]] = b.slice(1, i * dh, (i + 1) * dh).contiguous();
       }
       sd[d + "attn.W_O"] = linear_to_W_O(ts.get(s + "attention.dense.weight", {dm, dm}), h);
-      sd[d + "attn.b_O"] = ts.get(s + "attention.dense.bias", {dm});
+      if (ts.contains(s + "attention.dense.bias")) sd[d + "attn.b_O"] = ts.get(s + "attention.dense.bias", {dm});
       sd[d + "ln2.w"] = ts.get(s + "post_attention_layernorm.weight", {dm});
       sd[d + "ln2.b"] = ts.get(s + "post_attention_layernorm.bias", {dm});
       sd[d + "mlp.W_in"] = ts.get(s + "mlp.dense_h_to_4h.weight", {c.d_mlp, dm}).t().contiguous();
