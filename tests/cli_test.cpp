@@ -143,6 +143,26 @@ TEST(CliTechniques, PatchAndHeadsMatchTransformerLens) {
     // GQA k/v patching works where TransformerLens fails.
     ASSERT_EQ(sh(common + " --site head_k --by-pos > /dev/null"), 0);
     EXPECT_EQ(read_json_file(tmpdir() + "/p.json")["shape"][2].get<int64_t>(), fam == "llama" ? 2 : 4);
+    // circuits --composition --mode V, and dla on processed weights (= TL's logit_attrs).
+    ASSERT_EQ(sh(bin() + " circuits --model " + dir + " --composition --mode V --json > " + tmpdir() + "/c.json"), 0);
+    json comp = read_json_file(tmpdir() + "/c.json");
+    at::Tensor v = tl->get("unprocessed.all_composition_scores.V");
+    for (int64_t i = 0; i < v.numel(); ++i) {
+      const int64_t H = v.size(1), L = v.size(0);
+      const int64_t a = i / (H * L * H), b = (i / (L * H)) % H, c2 = (i / H) % L, d = i % H;
+      EXPECT_NEAR(comp["values"][a][b][c2][d].get<double>(), v[a][b][c2][d].item<double>(), 1e-3);
+    }
+    write(tmpdir() + "/ids.json", meta["inputs"]["input_ids"]["value"].dump());
+    ASSERT_EQ(sh(bin() + " dla --model " + dir + " --processing tl --tokens " + tmpdir() +
+                 "/ids.json --answer-id 7 --wrong-id 11 --json > " + tmpdir() + "/d.json"),
+              0);
+    json dla = read_json_file(tmpdir() + "/d.json");
+    at::Tensor attrs = tl->get("processed.logit_attrs.answer_minus_wrong");
+    EXPECT_EQ(dla["labels"].get<std::vector<std::string>>(),
+              meta["entries"]["processed.logit_attrs.answer_minus_wrong"]["labels"].get<std::vector<std::string>>());
+    for (int64_t c2 = 0; c2 < attrs.size(0); ++c2)
+      for (int64_t r = 0; r < attrs.size(1); ++r)
+        EXPECT_NEAR(dla["values"][c2][r].get<double>(), attrs[c2][r].item<double>(), 1e-3);
     // heads --detect induction on the repeated sequence.
     write(tmpdir() + "/rep.json", meta["inputs"]["repeated_sequence"]["tokens"].dump());
     ASSERT_EQ(sh(bin() + " heads --model " + dir + " --detect induction --tokens " + tmpdir() + "/rep.json --json > " +

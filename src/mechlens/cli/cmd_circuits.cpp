@@ -44,11 +44,20 @@ void add_circuits(CLI::App& app) {
       std::vector<std::string> labels;
       for (int l = 0; l < c.n_layers; ++l)
         for (int h = 0; h < c.n_heads; ++h) labels.push_back("L" + std::to_string(l) + "H" + std::to_string(h));
-      json values = json::object();
       std::map<std::string, at::Tensor> scores;
-      for (const auto& m : modes) scores[m] = all_composition_scores(*model, m), values[m] = to_json(scores[m]);
-      j.update({{"composition", values}, {"values", values}, {"shape", {c.n_layers, c.n_heads, c.n_layers, c.n_heads}},
-                {"axes", {"layer_left", "head_left", "layer_right", "head_right"}}, {"labels", labels}});
+      json per_mode = json::object();
+      std::vector<at::Tensor> stacked;
+      for (const auto& m : modes) {
+        scores[m] = all_composition_scores(*model, m);
+        per_mode[m] = to_json(scores[m]);
+        stacked.push_back(scores[m]);
+      }
+      // values: [L, H, L, H] for one mode, [mode, L, H, L, H] for several.
+      at::Tensor values = modes.size() == 1 ? stacked[0] : at::stack(stacked, 0);
+      std::vector<std::string> axes = {"layer_left", "head_left", "layer_right", "head_right"};
+      if (modes.size() > 1) axes.insert(axes.begin(), "mode");
+      j.update({{"composition", per_mode}, {"modes", modes}, {"values", to_json(values)}, {"shape", values.sizes().vec()},
+                {"axes", axes}, {"labels", labels}});
       o->out.emit(j, [&] {
         for (const auto& [m, s] : scores) {
           at::Tensor flat = s.reshape(-1);
