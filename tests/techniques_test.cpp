@@ -99,6 +99,8 @@ TEST_P(Techniques, CircuitsAndComposition) {
   EXPECT_CLOSE(qk.S(), want("QK.S"), 1e-3, "QK singular values");
   EXPECT_CLOSE(ov[0][0].AB(), want("OV.L0H0.AB"), 1e-4, "OV AB");
   EXPECT_CLOSE(qk[0][0].AB(), want("QK.L0H0.AB"), 1e-4, "QK AB");
+  EXPECT_CLOSE(qk[0][0].corner(3), want("QK.L0H0.AB").slice(0, 0, 3).slice(1, 0, 3), 1e-4, "QK corner");
+  EXPECT_NEAR(ov[0][0].norm().item<double>(), want("OV.L0H0.AB").norm().item<double>(), 1e-3);
   for (const char* which : {"OV", "QK"}) {
     at::Tensor ev = (std::string(which) == "OV" ? ov : qk)[0][0].eigenvalues();
     // Compare as multisets: sort both by (real, imag).

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace mechlens {
@@ -22,6 +23,7 @@ class ActivationCache {
  private:
   std::vector<std::string> names_;
   std::vector<at::Tensor> tensors_;
+  std::unordered_map<std::string, size_t> index_;
 };
 
 }  // namespace mechlens

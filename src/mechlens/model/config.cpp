@@ -81,8 +81,7 @@ nlohmann::json ModelConfig::to_json() const {
           {"original_architecture", original_architecture},
           {"model_name", model_name},
           {"bos_token_id", bos_token_id},
-          {"eos_token_id", eos_token_id},
-          {"default_prepend_bos", default_prepend_bos}};
+          {"eos_token_id", eos_token_id}};
 }
 
 ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& where) {
@@ -123,7 +122,6 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& w
   c.model_name = json_get_or<std::string>(j, "model_name", "", where);
   c.bos_token_id = json_get_or<int>(j, "bos_token_id", -1, where);
   c.eos_token_id = json_get_or<int>(j, "eos_token_id", -1, where);
-  c.default_prepend_bos = json_get_or<bool>(j, "default_prepend_bos", true, where);
   c.validate(where);
   return c;
 }
@@ -154,19 +152,6 @@ ModelConfig ModelConfig::preset(const std::string& name) {
     fail("", "unknown model preset \"" + name + "\" (known: gpt2-small, gpt2-tiny, attn-only-<N>l, solu-1l)");
   }
   return c;
-}
-
-int64_t ModelConfig::parameter_count() const {
-  int64_t dm = d_model, p = 0;
-  p += int64_t(d_vocab) * dm;                                   // W_E
-  if (positional_embedding_type == "standard") p += int64_t(n_ctx) * dm;
-  int64_t attn = dm * n_heads * d_head * 2 + dm * kv_heads() * d_head * 2 + n_heads * d_head * 2 +
-                 kv_heads() * d_head * 2 + dm;
-  int64_t mlp = attn_only ? 0 : dm * d_mlp * (gated_mlp ? 3 : 2) + d_mlp + dm;
-  int64_t ln = has_ln() ? dm * (ln_has_bias() ? 2 : ln_has_weight() ? 1 : 0) : 0;
-  p += n_layers * (attn + mlp + ln * (attn_only ? 1 : 2));
-  p += ln + dm * vocab_out() + vocab_out();
-  return p;
 }
 
 }  // namespace mechlens

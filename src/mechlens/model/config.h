@@ -59,7 +59,6 @@ struct ModelConfig {
   // Tokenizer conventions, carried from the HF config for BOS handling.
   int bos_token_id = -1;
   int eos_token_id = -1;
-  bool default_prepend_bos = true;
 
   int vocab_out() const { return d_vocab_out > 0 ? d_vocab_out : d_vocab; }
   int kv_heads() const { return n_key_value_heads > 0 ? n_key_value_heads : n_heads; }
@@ -79,7 +78,6 @@ struct ModelConfig {
   static ModelConfig from_json(const nlohmann::json& j, const std::string& where);
   // Named presets for benchmarks and toy models: "gpt2-small", "attn-only-2l", ...
   static ModelConfig preset(const std::string& name);
-  int64_t parameter_count() const;
 };
 
 }  // namespace mechlens
