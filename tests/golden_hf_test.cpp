@@ -68,3 +68,25 @@ TEST(HalfPrecision, Bf16StaysCloseToFloat32) {
     }
   }
 }
+
+// A bfloat16 checkpoint loads in its own dtype (or upcast when asked for float32).
+TEST(HalfPrecision, Bf16CheckpointLoadsWithoutFloat32Copy) {
+  REQUIRE_GOLDEN();
+  char tmpl[] = "/tmp/mechlens_bf16XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  auto f = SafetensorsFile::open(golden_dir() + "/llama/model.safetensors");
+  std::vector<std::pair<std::string, at::Tensor>> ts;
+  for (const auto& k : f->keys()) ts.push_back({k, f->get(k).to(at::kBFloat16)});
+  save_safetensors(dir + "/model.safetensors", ts);
+  std::system(("cp " + golden_dir() + "/llama/config.json " + dir + "/").c_str());
+  auto [cfg, sd] = load_weights(dir);
+  EXPECT_EQ(sd.at("blocks.0.attn.W_Q").scalar_type(), at::kBFloat16);
+  LoadOptions bf;
+  bf.dtype = "bfloat16";
+  at::Tensor tokens = SafetensorsFile::open(golden_dir() + "/llama/expected.safetensors")->get("input_ids");
+  at::Tensor a = load_model(dir, bf)->forward(tokens).to(at::kFloat);
+  at::Tensor b = load_model(dir)->forward(tokens);  // upcast to float32
+  EXPECT_EQ(load_model(dir)->state_dict().at("embed.W_E").scalar_type(), at::kFloat);
+  EXPECT_LT((a - b).abs().max().item<double>(), 0.25);
+  std::system(("rm -rf " + dir).c_str());
+}

@@ -71,7 +71,11 @@ at::Tensor TensorStore::get(const std::string& name, const std::vector<int64_t>&
   if (!expect.empty() && e.shape != expect)
     fail(f->path(), "weights do not match the config: \"" + name + "\" has shape " + shape_str(e.shape) +
                         ", config implies " + shape_str(expect));
-  return f->get(name, at::kFloat);
+  if (!at::isFloatingType(e.scalar_type))
+    fail(f->path(), "tensor \"" + name + "\" has dtype " + e.dtype + "; weights must be floating point");
+  // Kept in the checkpoint's dtype: the model casts to its own dtype once, so a
+  // bfloat16 checkpoint loaded as bfloat16 never exists in float32.
+  return f->get(name);
 }
 
 }  // namespace mechlens

@@ -20,8 +20,9 @@ class TensorStore {
 
   bool contains(const std::string& name) const { return where_.count(name) > 0; }
   std::vector<std::string> keys() const;
-  // float32 copy of a tensor; throws an Error naming the folder if it is missing or
-  // its shape is not `expect` (when given).
+  // An owned copy of a tensor in the checkpoint's (floating) dtype; throws an Error
+  // naming the folder if it is missing, not floating point, or its shape is not
+  // `expect` (when given).
   at::Tensor get(const std::string& name, const std::vector<int64_t>& expect = {}) const;
   const std::string& where() const { return where_name_; }
 

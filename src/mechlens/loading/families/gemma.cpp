@@ -25,7 +25,7 @@ Family gemma_family() {
     if (!ts.contains("lm_head.weight")) sd["unembed.W_U"] = raw.t().contiguous();
     sd["embed.W_E"] = raw * at::scalar_tensor(std::sqrt(static_cast<double>(c.d_model)), raw.options());
     for (auto& [name, t] : sd)
-      if (name.size() > 2 && name.compare(name.size() - 2, 2, ".w") == 0) t = t + 1.0;
+      if (name.size() > 2 && name.compare(name.size() - 2, 2, ".w") == 0) t = t.to(at::kFloat) + 1.0;  // as HF: in float32
     return sd;
   };
   return f;
