@@ -11,7 +11,7 @@ namespace mechlens::testing {
 
 // ../shared/golden beside the checkout (or $MECHLENS_GOLDEN); "" if absent.
 inline std::string golden_dir() {
-  if (const char* env = std::getenv("MECHLENS_GOLDEN")) return env;
+  if (const char* env = std::getenv("MECHLENS_GOLDEN")) return dir_exists(env) ? env : "";
   std::string d = std::string(MECHLENS_SOURCE_DIR) + "/../shared/golden";
   return dir_exists(d) ? d : "";
 }
