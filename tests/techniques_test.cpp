@@ -122,6 +122,16 @@ TEST_P(Techniques, CircuitsAndComposition) {
     EXPECT_CLOSE(all_composition_scores(*model, mode), want(std::string("all_composition_scores.") + mode), 1e-3,
                  "composition " << mode);
   EXPECT_EQ(ov.S().sizes(), (std::vector<int64_t>{c.n_layers, c.n_heads, c.d_head}));
+  // Singular directions of the full OV circuit: unit vectors over the vocabulary.
+  FactoredMatrix full = full_ov_circuit(*model)[1][2];
+  auto d = singular_vector_tokens(full, 0, c.d_vocab);
+  EXPECT_NEAR(d.singular_value, full.S()[0].item<double>(), 1e-6);
+  double in2 = 0, out2 = 0;
+  for (const auto& t : d.inputs) in2 += t.score * t.score;
+  for (const auto& t : d.outputs) out2 += t.score * t.score;
+  EXPECT_NEAR(in2, 1.0, 1e-4);
+  EXPECT_NEAR(out2, 1.0, 1e-4);
+  EXPECT_GT(d.outputs.front().score, 0);
 }
 
 TEST_P(Techniques, HeadDetection) {

@@ -95,6 +95,8 @@ expect_bad ablate-head-range "out of range" "$BIN" ablate --model "$M" --tokens 
 expect_bad heads-unknown "unknown detection pattern" "$BIN" heads --model "$M" --detect sideways
 echo '[[1, 2], [3, 4]]' >"$T/two.json"
 expect_bad heads-two-rows "exactly one sequence" "$BIN" heads --model "$M" --tokens "$T/two.json"
+echo '[[1, 0]]' >"$T/pattern.json"
+expect_bad heads-bad-pattern "pattern.json" "$BIN" heads --model "$M" --tokens "$T/ok.json" --pattern "$T/pattern.json"
 expect_bad circuits-bad-head "out of range" "$BIN" circuits --model "$M" --head 7.7
 expect_bad dla-no-answer "--answer" "$BIN" dla --model "$M" --tokens "$T/ok.json"
 

@@ -60,6 +60,16 @@ std::vector<TokenScore> top_tokens(const at::Tensor& scores, int64_t n, bool lar
   return out;
 }
 
+SingularDirectionTokens singular_vector_tokens(const FactoredMatrix& circuit, int64_t k, int64_t n) {
+  if (circuit.A().dim() != 2) throw Error("singular_vector_tokens takes one circuit (index layer and head first)");
+  auto [U, S, V] = circuit.svd();
+  if (k < 0 || k >= S.size(0)) throw Error("singular vector index out of range");
+  at::Tensor u = U.select(1, k), v = V.select(1, k);
+  // U[:, k] and V[:, k] are defined up to a common sign: make V's largest |entry| positive.
+  if (v[v.abs().argmax()].item<double>() < 0) u = -u, v = -v;
+  return {S[k].item<double>(), top_tokens(u, n), top_tokens(v, n)};
+}
+
 at::Tensor neuron_logit_effects(const HookedTransformer& m, int layer) {
   if (m.cfg().attn_only) throw Error("the model has no MLP neurons");
   if (layer < 0 || layer >= m.cfg().n_layers) throw Error("layer out of range");

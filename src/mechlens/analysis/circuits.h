@@ -31,6 +31,16 @@ struct TokenScore {
 // The n largest entries of a vector of token scores.
 std::vector<TokenScore> top_tokens(const at::Tensor& scores, int64_t n, bool largest = true);
 
+// The tokens that load most on the k-th singular vector of a vocabulary x vocabulary
+// circuit (e.g. full_ov_circuit(m)[l][h]): `inputs` from U[:, k] (rows: source
+// tokens), `outputs` from V[:, k] (columns: predicted tokens). Signs are aligned so the
+// outputs' largest entry is positive.
+struct SingularDirectionTokens {
+  double singular_value;
+  std::vector<TokenScore> inputs, outputs;
+};
+SingularDirectionTokens singular_vector_tokens(const FactoredMatrix& circuit, int64_t k, int64_t n);
+
 // Direct logit effect of each neuron of a layer: W_out[layer] @ W_U, [d_mlp, vocab].
 at::Tensor neuron_logit_effects(const HookedTransformer& m, int layer);
 

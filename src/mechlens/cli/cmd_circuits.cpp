@@ -83,7 +83,16 @@ void add_circuits(CLI::App& app) {
       at::Tensor diag = (full_ov.A() * full_ov.B().t()).sum(-1);  // diag(A B) without forming A B
       json top = json::array();
       for (const auto& t : top_tokens(diag, o->top)) top.push_back({{"id", t.id}, {"token", name(t.id)}, {"score", t.score}});
+      json directions = json::array();
+      for (int64_t k = 0; k < std::min<int64_t>(3, c.d_head); ++k) {
+        auto d = singular_vector_tokens(full_ov, k, o->top);
+        json in = json::array(), outs = json::array();
+        for (const auto& t : d.inputs) in.push_back({{"id", t.id}, {"token", name(t.id)}, {"score", t.score}});
+        for (const auto& t : d.outputs) outs.push_back({{"id", t.id}, {"token", name(t.id)}, {"score", t.score}});
+        directions.push_back({{"singular_value", d.singular_value}, {"source_tokens", in}, {"output_tokens", outs}});
+      }
       j.update({{"head", o->head}, {"ov_singular_values", to_json(ov.S())}, {"qk_singular_values", to_json(qk.S())},
+                {"full_ov_singular_directions", directions},
                 {"ov_norm", ov.norm().item<double>()}, {"qk_norm", qk.norm().item<double>()},
                 {"copying_score", copying}, {"top_self_copied_tokens", top}});
       o->out.emit(j, [&] {
@@ -92,6 +101,13 @@ void add_circuits(CLI::App& app) {
         std::printf("  tokens the OV circuit copies most:");
         for (const auto& t : top) std::printf(" %s", t["token"].dump().c_str());
         std::printf("\n");
+        for (const auto& d : directions) {
+          std::printf("  OV singular direction (sigma %.3f): reads", d["singular_value"].get<double>());
+          for (const auto& t : d["source_tokens"]) std::printf(" %s", t["token"].dump().c_str());
+          std::printf(" -> writes");
+          for (const auto& t : d["output_tokens"]) std::printf(" %s", t["token"].dump().c_str());
+          std::printf("\n");
+        }
       });
       return;
     }

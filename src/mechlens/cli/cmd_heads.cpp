@@ -4,6 +4,7 @@
 #include "mechlens/analysis/head_detect.h"
 #include "mechlens/cli/analysis_args.h"
 #include "mechlens/core/error.h"
+#include "mechlens/core/io.h"
 
 namespace mechlens::cli {
 
@@ -11,7 +12,7 @@ void add_heads(CLI::App& app) {
   auto* sub = app.add_subcommand("heads", "score every head: previous-token, duplicate-token, induction, ...");
   struct Opts {
     ModelArgs m;
-    std::string detect = "induction", tokens, error_measure = "mul";
+    std::string detect = "induction", tokens, error_measure = "mul", pattern;
     bool exclude_bos = false, exclude_current = false;
     int64_t half = 10;
     uint64_t seed = 4321;
@@ -22,6 +23,7 @@ void add_heads(CLI::App& app) {
   sub->add_option("--detect", o->detect,
                   "induction | previous | duplicate (TransformerLens's detect_head), prefix-matching (Olsson et al.'s "
                   "induction stripe on repeated random tokens) or copying (OV eigenvalue score)");
+  sub->add_option("--pattern", o->pattern, "custom detection pattern: JSON file with a [pos, pos] array (instead of --detect)");
   sub->add_option("--tokens", o->tokens, "JSON file with one sequence (default: BOS + random tokens repeated twice)");
   sub->add_flag("--exclude-bos", o->exclude_bos, "ignore attention to position 0");
   sub->add_flag("--exclude-current-token", o->exclude_current, "ignore attention to the token itself");
@@ -46,7 +48,23 @@ void add_heads(CLI::App& app) {
     }
     at::Tensor scores;
     std::string what = o->detect;
-    if (o->detect == "copying") {
+    if (!o->pattern.empty()) {
+      json pj = read_json_file(o->pattern);
+      std::vector<double> flat;
+      const int64_t n = tokens.size(1);
+      if (!pj.is_array() || static_cast<int64_t>(pj.size()) != n)
+        fail(o->pattern, "pattern must be a [pos, pos] array for the " + std::to_string(n) + " tokens");
+      for (const auto& row : pj) {
+        if (!row.is_array() || static_cast<int64_t>(row.size()) != n) fail(o->pattern, "pattern rows must have one entry per token");
+        for (const auto& v : row) {
+          if (!v.is_number()) fail(o->pattern, "pattern entries must be numbers");
+          flat.push_back(v.get<double>());
+        }
+      }
+      DetectOptions d{o->exclude_bos, o->exclude_current, o->error_measure};
+      scores = detect_head(*model, tokens, at::tensor(flat, at::kDouble).to(at::kFloat).view({n, n}), d);
+      what = "custom pattern " + o->pattern;
+    } else if (o->detect == "copying") {
       scores = copying_scores(*model);
     } else if (o->detect == "prefix-matching" || o->detect == "prefix_matching" || o->detect == "induction-score") {
       if (!o->tokens.empty()) throw Error("--detect " + o->detect + " uses its own repeated random tokens; drop --tokens");
