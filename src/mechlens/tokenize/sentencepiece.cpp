@@ -163,6 +163,7 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::load(const std::
     json cfg = read_json_file(config_path);
     if (!cfg.is_object()) fail(config_path, "tokenizer config is not a JSON object");
     t->legacy_ = json_get_or<bool>(cfg, "legacy", true, config_path);
+    t->add_prefix_space_ = json_get_or<bool>(cfg, "add_prefix_space", true, config_path);
     if (cfg.contains("added_tokens_decoder") && cfg["added_tokens_decoder"].is_object()) {
       for (auto it = cfg["added_tokens_decoder"].begin(); it != cfg["added_tokens_decoder"].end(); ++it) {
         const auto& v = it.value();
@@ -217,7 +218,7 @@ std::vector<int64_t> SentencePieceTokenizer::encode(const std::string& text_in) 
       if (text.compare(i, kSpace.size(), kSpace) == 0) t += ' ', i += kSpace.size();
       else t += text[i++];
     }
-    text = kSpace + t;
+    text = add_prefix_space_ ? kSpace + t : t;
   }
   const std::vector<SpecialToken> chunks = split_on_specials(text, specials_);
   std::vector<int64_t> out;

@@ -36,6 +36,7 @@ class SentencePieceTokenizer : public Tokenizer {
   void* sp_nodummy_ = nullptr;  // the same with add_dummy_prefix = false (non-legacy path)
   int64_t n_pieces_ = 0;
   bool legacy_ = true;
+  bool add_prefix_space_ = true;  // non-legacy: mark the start of the text with "▁"
   std::string unk_piece_ = "<unk>";
   size_t unk_len_ = 0;  // how many pieces the no-dummy model splits unk_piece_ into
   std::vector<SpecialToken> specials_;
