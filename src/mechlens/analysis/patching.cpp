@@ -58,12 +58,9 @@ ActivationPatching::ActivationPatching(HookedTransformer& model, const at::Tenso
   clean_cache_ = std::move(cc);
   corrupted_cache_ = std::move(xc);
   // Raw baselines first; normalisation (if any) uses them.
-  std::string kind = metric_.kind;
-  metric_.kind = kind == "logit_diff_norm" ? "logit_diff" : kind;
-  clean_metric_ = metric_of_logits(cl);
-  corrupted_metric_ = metric_of_logits(xl);
-  metric_.kind = kind;
-  if (kind == "logit_diff_norm" && clean_metric_ == corrupted_metric_)
+  clean_metric_ = metric_tensor(cl.select(1, metric_pos_), {}, true).item<double>();
+  corrupted_metric_ = metric_tensor(xl.select(1, metric_pos_), {}, true).item<double>();
+  if (k == "logit_diff_norm" && clean_metric_ == corrupted_metric_)
     throw Error("clean and corrupted logit differences are equal: the normalised metric is undefined");
 }
 
@@ -71,7 +68,7 @@ double ActivationPatching::metric_rows(const at::Tensor& logits, const std::vect
   return metric_tensor(logits, cols).item<double>();
 }
 
-at::Tensor ActivationPatching::metric_tensor(const at::Tensor& logits, const std::vector<int64_t>& cols) const {
+at::Tensor ActivationPatching::metric_tensor(const at::Tensor& logits, const std::vector<int64_t>& cols, bool raw) const {
   // logits: [rows, C] over `cols` (or the whole vocabulary when cols is empty).
   const int64_t rows = logits.size(0), b = clean_.size(0);
   auto col = [&](int64_t id) -> int64_t {
@@ -92,7 +89,7 @@ at::Tensor ActivationPatching::metric_tensor(const at::Tensor& logits, const std
     vals = metric_.kind == "loss" ? -lp : lp.exp();
   }
   at::Tensor v = vals.mean();
-  if (metric_.kind == "logit_diff_norm") v = (v - corrupted_metric_) / (clean_metric_ - corrupted_metric_);
+  if (metric_.kind == "logit_diff_norm" && !raw) v = (v - corrupted_metric_) / (clean_metric_ - corrupted_metric_);
   return v;
 }
 
@@ -289,9 +286,8 @@ void ActivationPatching::run_group(std::vector<Spec*>& chunk, int64_t p0, std::v
 
 std::vector<double> ActivationPatching::evaluate(std::vector<Spec>& specs, bool batched) {
   at::NoGradGuard no_grad;
-  std::vector<double> out(specs.size(), corrupted_metric_);
-  const double corrupted_value = metric_.kind == "logit_diff_norm" ? 0.0 : corrupted_metric_;
-  std::fill(out.begin(), out.end(), corrupted_value);
+  // Patches that cannot change the run keep the corrupted metric (0 when normalised).
+  std::vector<double> out(specs.size(), metric_.kind == "logit_diff_norm" ? 0.0 : corrupted_metric_);
   if (!batched) {
     // One full forward per index, as TransformerLens does.
     for (auto& s : specs) {

@@ -98,7 +98,8 @@ class ActivationPatching {
   std::vector<double> evaluate(std::vector<Spec>& specs, bool batched);
   void run_group(std::vector<Spec*>& chunk, int64_t p0, std::vector<double>& out);
   double metric_rows(const at::Tensor& logits_at_pos, const std::vector<int64_t>& cols) const;
-  at::Tensor metric_tensor(const at::Tensor& logits_at_pos, const std::vector<int64_t>& cols) const;
+  // raw: skip the logit_diff_norm normalisation (used for the baselines themselves).
+  at::Tensor metric_tensor(const at::Tensor& logits_at_pos, const std::vector<int64_t>& cols, bool raw = false) const;
   PatchResult make_result(const std::string& site, const std::string& mode, const std::vector<int64_t>& shape,
                           const std::vector<std::string>& axes, std::vector<Spec>& specs, bool batched);
 

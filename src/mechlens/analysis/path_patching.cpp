@@ -29,8 +29,9 @@ PathPatchResult path_patch(HookedTransformer& m, ActivationPatching& ap, const s
     const int64_t heads = r.input == "q" ? H : c.kv_heads();
     if (r.layer < 0 || r.layer >= L || r.head < 0 || r.head >= heads) throw Error("receiver head out of range");
   }
-  const at::Tensor& corrupted_tokens_shape = ap.corrupted_cache()["hook_embed"];
-  const int64_t b = corrupted_tokens_shape.size(0);
+  // Every run starts from the corrupted residual stream entering layer 0.
+  const at::Tensor resid0 = ap.corrupted_cache()["blocks.0.hook_resid_pre"];
+  const int64_t b = resid0.size(0), S = resid0.size(1);
   int max_layer = L;  // senders must be in an earlier layer than some receiver
   if (!receivers.empty()) {
     max_layer = 0;
@@ -48,15 +49,11 @@ PathPatchResult path_patch(HookedTransformer& m, ActivationPatching& ap, const s
     res.receivers += (res.receivers.empty() ? "" : ", ") + std::string("L") + std::to_string(r.layer) + "H" +
                      std::to_string(r.head) + "." + r.input;
 
-  // The corrupted tokens are recovered from the corrupted cache's run: re-run from
-  // the embedding output so no token tensor is needed here.
   at::NoGradGuard no_grad;
   std::vector<std::pair<int, int64_t>> senders;
   for (int l = 0; l < max_layer; ++l)
     for (int64_t h = 0; h < H; ++h) senders.push_back({l, h});
-  const int64_t S = corrupted_tokens_shape.size(1);
   const size_t per_chunk = std::max<int64_t>(1, ap.token_budget / std::max<int64_t>(1, b * S));
-  const at::Tensor resid0 = ap.corrupted_cache()["blocks.0.hook_resid_pre"];
   for (size_t start = 0; start < senders.size(); start += per_chunk) {
     const size_t n = std::min(per_chunk, senders.size() - start);
     const int64_t rows = static_cast<int64_t>(n) * b;
