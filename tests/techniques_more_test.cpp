@@ -6,6 +6,7 @@
 #include "mechlens/analysis/ioi.h"
 #include "mechlens/analysis/path_patching.h"
 #include "mechlens/analysis/patching.h"
+#include "mechlens/analysis/residual.h"
 #include "mechlens/core/error.h"
 #include "test_util.h"
 
@@ -142,4 +143,16 @@ TEST(IOI, DatasetFollowsThePaperAndEvaluationIsPerPrompt) {
   double mean = 0;
   for (double d : r.logit_diffs) mean += d / r.logit_diffs.size();
   EXPECT_NEAR(r.mean_logit_diff, mean, 1e-9);
+}
+
+TEST(LogitLens, FinalLayerReadsTheModelsOwnLogits) {
+  auto m = model(2, false);
+  at::Tensor t = toks({5, 9, 2, 33, 7, 41, 8, 12});
+  auto [logits, cache] = m->run_with_cache(t);
+  ResidualAnalysis ra(*m, cache);
+  ComponentStack acc = ra.accumulated_resid(-1, true, false, -1);
+  EXPECT_EQ(acc.labels.back(), "final_post");
+  at::Tensor lens = m->unembed(acc.stack);  // [component, batch, vocab]
+  EXPECT_CLOSE(lens[lens.size(0) - 1], logits.select(1, -1), 1e-5, "final lens == logits");
+  EXPECT_EQ(lens.size(0), 5);  // 0_pre, 0_mid, 1_pre, 1_mid, final_post
 }

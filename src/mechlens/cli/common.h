@@ -52,5 +52,6 @@ void add_dla(CLI::App& app);
 void add_ablate(CLI::App& app);
 void add_circuits(CLI::App& app);
 void add_ioi(CLI::App& app);
+void add_lens(CLI::App& app);
 
 }  // namespace mechlens::cli

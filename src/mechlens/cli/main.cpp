@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   mechlens::cli::add_ablate(app);
   mechlens::cli::add_circuits(app);
   mechlens::cli::add_ioi(app);
+  mechlens::cli::add_lens(app);
   mechlens::cli::add_bench(app);
   try {
     app.parse(argc, argv);

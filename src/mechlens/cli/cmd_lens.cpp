@@ -1,0 +1,75 @@
+// mechlens lens --model DIR --prompt TEXT [--answer TOK] [--top-k N] [--pos P] --json
+// The logit lens: the residual stream after every layer, put through the final norm
+// (its own scale, as nostalgebraist's logit lens does) and the unembedding.
+#include "mechlens/analysis/residual.h"
+#include "mechlens/cli/analysis_args.h"
+#include "mechlens/core/error.h"
+
+namespace mechlens::cli {
+
+void add_lens(CLI::App& app) {
+  auto* sub = app.add_subcommand("lens", "logit lens: what each layer's residual stream predicts");
+  struct Opts {
+    ModelArgs m;
+    TextOrTokens prompt;
+    TokenArg answer;
+    int top_k = 5;
+    int64_t pos = -1;
+    bool incl_mid = false, no_bos = false;
+    Output out;
+  };
+  auto o = std::make_shared<Opts>();
+  o->m.add_to(sub, true);
+  o->prompt.add(sub, "--prompt", "--tokens", "the prompt");
+  o->answer.add(sub, "--answer", "a token to follow through the layers (its log-probability and rank)");
+  sub->add_option("--top-k", o->top_k, "tokens to list per layer")->check(CLI::Range(1, 100));
+  sub->add_option("--pos", o->pos, "position to read (default: last; negative counts from the end)");
+  sub->add_flag("--incl-mid", o->incl_mid, "also read the residual between attention and MLP");
+  sub->add_flag("--no-bos", o->no_bos, "do not prepend BOS");
+  o->out.add(sub);
+  sub->callback([o] {
+    auto model = load(o->m);
+    auto tok = maybe_tokenizer(o->m, *model);
+    at::Tensor tokens = o->prompt.resolve(tok.get(), *model, o->no_bos);
+    int64_t answer = o->answer.given() ? o->answer.resolve(tok.get(), *model, "--answer") : -1;
+    at::NoGradGuard no_grad;
+    auto [logits, cache] = model->run_with_cache(tokens, names_matching("hook_resid_(pre|mid|post)$"));
+    ResidualAnalysis ra(*model, cache);
+    ComponentStack acc = ra.accumulated_resid(-1, o->incl_mid, false, o->pos);  // [component, batch, d_model]
+    at::Tensor lp = model->unembed(acc.stack).to(at::kFloat).log_softmax(-1);  // [component, batch, vocab]
+    auto name = [&](int64_t id) { return tok ? tok->to_str_tokens({id})[0] : std::to_string(id); };
+    json layers = json::array();
+    std::vector<double> answer_lp;
+    for (int64_t c = 0; c < lp.size(0); ++c) {
+      at::Tensor row = lp[c][0];
+      auto [v, idx] = row.topk(o->top_k);
+      json top = json::array();
+      for (int64_t i = 0; i < o->top_k; ++i)
+        top.push_back({{"id", idx[i].item<int64_t>()}, {"token", name(idx[i].item<int64_t>())}, {"logprob", v[i].item<double>()}});
+      json layer = {{"label", acc.labels[c]}, {"top", top}};
+      if (answer >= 0) {
+        const double a = row[answer].item<double>();
+        layer["answer_logprob"] = a;
+        layer["answer_rank"] = (row > a).sum().item<int64_t>();
+        answer_lp.push_back(a);
+      }
+      layers.push_back(layer);
+    }
+    json j = {{"labels", acc.labels}, {"layers", layers}, {"processing", model->processing()},
+              {"note", "each residual stream is normalised by its own final-norm scale, then unembedded (batch row 0)"}};
+    if (answer >= 0) j.update({{"values", answer_lp}, {"shape", {static_cast<int64_t>(answer_lp.size())}}, {"answer_id", answer}});
+    o->out.emit(j, [&] {
+      std::printf("logit lens at position %lld (processing: %s)\n", static_cast<long long>(o->pos), model->processing().c_str());
+      for (const auto& l : layers) {
+        std::printf("  %-11s", l["label"].get<std::string>().c_str());
+        if (l.contains("answer_logprob"))
+          std::printf(" answer logprob %8.3f rank %-6lld |", l["answer_logprob"].get<double>(),
+                      static_cast<long long>(l["answer_rank"].get<int64_t>()));
+        for (const auto& t : l["top"]) std::printf(" %s", t["token"].dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+        std::printf("\n");
+      }
+    });
+  });
+}
+
+}  // namespace mechlens::cli
