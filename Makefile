@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 MODEL ?=
 PROMPT ?= The quick brown fox jumps over the lazy dog. The quick brown
 
-.PHONY: deps build run test bench clean
+.PHONY: deps build run test bench bench-anchor clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -23,6 +23,11 @@ test: build
 
 bench: build
 	OMP_WAIT_POLICY=PASSIVE $(BUILD)/mechlens bench engine --config gpt2-small --batch 2 --seq 20 --json
+	OMP_WAIT_POLICY=PASSIVE $(BUILD)/mechlens bench patching --config gpt2-small --batch 2 --seq 20 --site resid_pre --json
+
+bench-anchor:
+	@bash scripts/install-deps.sh --anchor
+	OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/torch_anchor.py --batch 2 --seq 20
 
 clean:
 	rm -rf $(BUILD)

@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 APT_PKGS=(build-essential cmake ninja-build pkg-config ccache
           libtorch-dev libopenblas0-pthread libopenblas-dev
           nlohmann-json3-dev libcli11-dev libpcre2-dev libgtest-dev libsentencepiece-dev
-          python3-torch nodejs npm)
+          nodejs npm)
+# Only the Python benchmark anchor (bench/torch_anchor.py) needs Debian's torch:
+# `scripts/install-deps.sh --anchor` adds it.
+[ "${1:-}" = "--anchor" ] && APT_PKGS+=(python3-torch)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
