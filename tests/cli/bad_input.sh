@@ -100,8 +100,15 @@ expect_bad heads-bad-pattern "pattern.json" "$BIN" heads --model "$M" --tokens "
 expect_bad circuits-bad-head "out of range" "$BIN" circuits --model "$M" --head 7.7
 expect_bad dla-no-answer "--answer" "$BIN" dla --model "$M" --tokens "$T/ok.json"
 
+expect_bad init-unknown-field "unknown config field" "$BIN" init --out "$T/toy" --set frobs=3
+expect_bad init-inconsistent "multiple" "$BIN" init --out "$T/toy" --set n_heads=3 --set n_key_value_heads=2
+
 # The good path still works and writes the file.
 if cache "$M" "$T/ok.json" >/dev/null 2>&1 && [ -s "$T/out.safetensors" ]; then pass=$((pass+1)); else echo "FAIL good-path cache"; fail=$((fail+1)); fi
+
+if "$BIN" init --preset attn-only-2l --out "$T/toy" --set d_model=32 --set n_heads=4 --set d_head=8 >/dev/null 2>&1 &&
+   "$BIN" cache --model "$T/toy" --tokens "$T/ok.json" --out "$T/out.safetensors" >/dev/null 2>&1 && [ -s "$T/out.safetensors" ]; then
+  pass=$((pass+1)); else echo "FAIL good-path init + cache"; fail=$((fail+1)); fi
 
 echo "bad_input: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -53,5 +53,6 @@ void add_ablate(CLI::App& app);
 void add_circuits(CLI::App& app);
 void add_ioi(CLI::App& app);
 void add_lens(CLI::App& app);
+void add_init(CLI::App& app);
 
 }  // namespace mechlens::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{"mechlens: mechanistic interpretability on hooked transformers"};
   app.require_subcommand(1);
+  mechlens::cli::add_init(app);
   mechlens::cli::add_info(app);
   mechlens::cli::add_tokenize(app);
   mechlens::cli::add_run(app);

@@ -74,6 +74,8 @@ struct ModelConfig {
 
   // Throws mechlens::Error (with `where`) if fields are inconsistent.
   void validate(const std::string& where) const;
+  // Fields as set (-1 keeps "derived": d_vocab_out, n_key_value_heads, rotary_dim,
+  // attn_scale), so a JSON edited by hand or by `mechlens init --set` stays consistent.
   nlohmann::json to_json() const;
   static ModelConfig from_json(const nlohmann::json& j, const std::string& where);
   // Named presets for benchmarks and toy models: "gpt2-small", "attn-only-2l", ...
