@@ -288,9 +288,12 @@ std::vector<double> ActivationPatching::evaluate(std::vector<Spec>& specs, bool 
   at::NoGradGuard no_grad;
   // Patches that cannot change the run keep the corrupted metric (0 when normalised).
   std::vector<double> out(specs.size(), metric_.kind == "logit_diff_norm" ? 0.0 : corrupted_metric_);
+  const int64_t total = static_cast<int64_t>(specs.size());
+  int64_t done = 0;
   if (!batched) {
     // One full forward per index, as TransformerLens does.
     for (auto& s : specs) {
+      if (progress) progress(done++, total);
       at::Tensor logits = model_.run_with_hooks(
           corrupted_, {{names_in({s.hook}), [this, &s](const at::Tensor& a, const HookPoint&) {
                           at::Tensor y = a.clone();
@@ -299,21 +302,27 @@ std::vector<double> ActivationPatching::evaluate(std::vector<Spec>& specs, bool 
                         }}});
       out[s.out] = metric_of_logits(logits);
     }
+    if (progress) progress(total, total);
     return out;
   }
   for (auto& s : specs) finish_spec(s);
   std::map<int64_t, std::vector<Spec*>> groups;
-  for (auto& s : specs)
+  for (auto& s : specs) {
     if (!s.skip) groups[s.p0].push_back(&s);
+    else ++done;
+  }
   const int64_t b = corrupted_.size(0), S = corrupted_.size(1);
   for (auto& [p0, group] : groups) {
     std::stable_sort(group.begin(), group.end(), [](const Spec* a, const Spec* c) { return a->layer < c->layer; });
     const size_t per_chunk = std::max<int64_t>(1, token_budget / std::max<int64_t>(1, b * (S - p0)));
     for (size_t i = 0; i < group.size(); i += per_chunk) {
       std::vector<Spec*> chunk(group.begin() + i, group.begin() + std::min(group.size(), i + per_chunk));
+      if (progress) progress(done, total);
       run_group(chunk, p0, out);
+      done += static_cast<int64_t>(chunk.size());
     }
   }
+  if (progress) progress(total, total);
   return out;
 }
 

@@ -16,6 +16,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,8 @@ class ActivationPatching {
   // Tokens of the sweep: one row of activations per patch element stays within this
   // budget (positions x elements) per batched call.
   int64_t token_budget = 8192;
+  // Called with (patches done, patches in total) as the sweep goes (e.g. a progress bar).
+  std::function<void(int64_t, int64_t)> progress;
 
   struct Spec {
     int layer;

@@ -2,6 +2,8 @@
 //   --site resid_pre|resid_mid|resid_post|attn_out|mlp_out|head_out|head_q|head_k|head_v|head_pattern|block_every|head_every
 //   [--by-pos|--all-pos|--dest-src] [--metric logit_diff|logit_diff_norm|loss|prob]
 //   [--attribution] [--unbatched] [--path-to logits|L.H.q,...] --out FILE.json
+#include <unistd.h>
+
 #include <chrono>
 #include <sstream>
 
@@ -70,6 +72,11 @@ void add_patch(CLI::App& app) {
       metric.wrong = {o->wrong.resolve(tok.get(), *model, "--wrong")};
     auto t0 = std::chrono::steady_clock::now();
     ActivationPatching patcher(*model, clean, corrupt, metric);
+    if (::isatty(2))  // a progress line on a terminal only
+      patcher.progress = [](int64_t done, int64_t total) {
+        std::fprintf(stderr, "\rpatching %lld/%lld%s", static_cast<long long>(done), static_cast<long long>(total),
+                     done == total ? "\r\033[K" : "");
+      };
     json j = {{"model", o->m.model}, {"processing", model->processing()}, {"metric", o->metric},
               {"answer_id", metric.answer[0]}, {"clean_tokens", to_json(clean)}, {"corrupt_tokens", to_json(corrupt)}};
     if (!metric.wrong.empty()) j["wrong_id"] = metric.wrong[0];
