@@ -16,6 +16,8 @@ struct TLCase {
   std::string family;
   bool processed;
 };
+// Readable names in test listings.
+inline void PrintTo(const TLCase& c, std::ostream* os) { *os << c.family << (c.processed ? " processed" : " unprocessed"); }
 
 class TLParity : public ::testing::TestWithParam<TLCase> {};
 

@@ -24,6 +24,8 @@ struct PatchCase {
   std::string family;
   bool processed;
 };
+// Readable names in test listings.
+inline void PrintTo(const PatchCase& c, std::ostream* os) { *os << c.family << (c.processed ? " processed" : " unprocessed"); }
 class PatchingParity : public ::testing::TestWithParam<PatchCase> {};
 
 TEST_P(PatchingParity, EveryGridMatchesTransformerLens) {

@@ -20,6 +20,8 @@ struct TechCase {
   std::string family;
   bool processed;
 };
+// Readable names in test listings.
+inline void PrintTo(const TechCase& c, std::ostream* os) { *os << c.family << (c.processed ? " processed" : " unprocessed"); }
 
 class Techniques : public ::testing::TestWithParam<TechCase> {
  protected:
