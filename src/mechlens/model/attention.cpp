@@ -55,8 +55,9 @@ Attention::Attention(const std::string& p, int l, const ModelConfig& c)
       hook_result(p + ".hook_result") {
   if (c.positional_embedding_type == "rotary") rotary.init(c);
   at::Tensor i = at::arange(c.n_ctx, at::kLong).unsqueeze(1), j = at::arange(c.n_ctx, at::kLong).unsqueeze(0);
-  mask = j <= i;
-  if (local) mask = mask & (j > i - c.window_size);
+  at::Tensor allowed = j <= i;
+  if (local) allowed = allowed & (j > i - c.window_size);
+  blocked = allowed.logical_not();
 }
 
 void Attention::bind(const StateDict& sd, const ModelConfig& c) {
@@ -71,7 +72,7 @@ void Attention::bind(const StateDict& sd, const ModelConfig& c) {
   b_qkv = at::cat({b_Q.reshape(-1), b_K.reshape(-1), b_V.reshape(-1)}).contiguous();
   W_O_flat = W_O.reshape({-1, W_O.size(2)}).contiguous();
   // Keep the mask and rotary tables on the weights' device.
-  mask = mask.to(W_Q.device());
+  blocked = blocked.to(W_Q.device());
   if (rotary.cos.defined()) rotary.cos = rotary.cos.to(W_Q.device()), rotary.sin = rotary.sin.to(W_Q.device());
 }
 
@@ -117,8 +118,8 @@ at::Tensor Attention::operator()(const at::Tensor& xq, const at::Tensor& xk, con
   if (low_precision) q_ = q_.to(at::kFloat), k_ = k_.to(at::kFloat);
   at::Tensor scores = at::matmul(q_, k_);
   if (cfg->use_attn_scale) scores = scores / cfg->scale();
-  at::Tensor m = mask.slice(0, offset, offset + p).slice(1, 0, kp);
-  scores = hook_attn_scores(scores.masked_fill(m.logical_not(), -std::numeric_limits<float>::infinity()));
+  at::Tensor m = blocked.slice(0, offset, offset + p).slice(1, 0, kp);
+  scores = hook_attn_scores(scores.masked_fill(m, -std::numeric_limits<float>::infinity()));
   at::Tensor pattern = at::softmax(scores, -1);
   pattern = hook_pattern(at::where(at::isnan(pattern), at::zeros_like(pattern), pattern));
   pattern = pattern.to(v_.scalar_type());

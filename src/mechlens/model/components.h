@@ -57,7 +57,7 @@ struct Attention {
   Rotary rotary;
   at::Tensor W_Q, b_Q, W_K, b_K, W_V, b_V, W_O, b_O;
   at::Tensor W_qkv, b_qkv, W_O_flat;  // fused for the fast path, rebuilt by bind()
-  at::Tensor mask;                    // [n_ctx, n_ctx] bool, true where attending is allowed
+  at::Tensor blocked;                 // [n_ctx, n_ctx] bool, true where a query may NOT attend
   HookPoint hook_q, hook_k, hook_v, hook_rot_q, hook_rot_k, hook_attn_scores, hook_pattern, hook_z, hook_result;
 };
 
