@@ -142,6 +142,24 @@ TEST(Hooks, OptionalHooksFollowTheirFlagsAndKeepOutputs) {
   EXPECT_FALSE(at::allclose(edited, l2));
 }
 
+TEST(Hooks, OptionalHooksCanBeSwitchedOnLater) {
+  auto m = toy();
+  at::Tensor tokens = toy_tokens();
+  at::Tensor before = m->forward(tokens);
+  EXPECT_EQ(m->hook("blocks.0.attn.hook_result"), nullptr);
+  m->set_optional_hooks(true, false, true, true);
+  ASSERT_NE(m->hook("blocks.0.attn.hook_result"), nullptr);
+  auto [after, cache] = m->run_with_cache(tokens);
+  EXPECT_CLOSE(after, before, 1e-5, "same output");
+  EXPECT_TRUE(cache.contains("blocks.1.hook_mlp_in"));
+  EXPECT_EQ(cache["blocks.1.hook_attn_in"].sizes(), (std::vector<int64_t>{2, 6, 4, 32}));
+  // Order as TransformerLens: attn_in before ln1, mlp_in before ln2.
+  auto names = m->hook_names();
+  auto at = [&](const std::string& n) { return std::find(names.begin(), names.end(), n) - names.begin(); };
+  EXPECT_LT(at("blocks.0.hook_attn_in"), at("blocks.0.ln1.hook_scale"));
+  EXPECT_LT(at("blocks.0.hook_mlp_in"), at("blocks.0.ln2.hook_scale"));
+}
+
 TEST(Hooks, BackwardHooksSeeGradients) {
   auto m = toy();
   at::Tensor tokens = toy_tokens();

@@ -14,16 +14,23 @@ void add_cache(CLI::App& app) {
   struct Opts {
     ModelArgs m;
     std::string tokens, out, names;
+    bool attn_result = false, split_qkv = false, mlp_in = false, attn_in = false;
   };
   auto o = std::make_shared<Opts>();
   o->m.add_to(sub, true);
   sub->add_option("--tokens", o->tokens, "JSON file: array of equal-length arrays of token ids")->required();
   sub->add_option("--out", o->out, "output .safetensors file")->required();
   sub->add_option("--names", o->names, "only cache hook names matching this regex (std::regex_search)");
+  sub->add_flag("--use-attn-result", o->attn_result, "also cache attn.hook_result (per-head outputs), as TL's flag");
+  sub->add_flag("--use-split-qkv-input", o->split_qkv, "also cache hook_q_input / hook_k_input / hook_v_input");
+  sub->add_flag("--use-hook-mlp-in", o->mlp_in, "also cache hook_mlp_in");
+  sub->add_flag("--use-attn-in", o->attn_in, "also cache hook_attn_in");
   sub->callback([o] {
     if (dir_exists(o->out)) fail(o->out, "is a directory");
     NameFilter filter = o->names.empty() ? all_names() : names_matching(o->names);
     auto model = load(o->m);
+    if (o->attn_result || o->split_qkv || o->mlp_in || o->attn_in)
+      model->set_optional_hooks(o->attn_result, o->split_qkv, o->mlp_in, o->attn_in);
     at::Tensor tokens = read_tokens_file(o->tokens);
     try {
       model->check_tokens(tokens);

@@ -150,6 +150,16 @@ void HookedTransformer::reset(ModelConfig cfg, StateDict sd, std::string process
   bind();
 }
 
+void HookedTransformer::set_optional_hooks(bool use_attn_result, bool use_split_qkv_input, bool use_hook_mlp_in,
+                                           bool use_attn_in) {
+  cfg_.use_attn_result = use_attn_result;
+  cfg_.use_split_qkv_input = use_split_qkv_input;
+  cfg_.use_hook_mlp_in = use_hook_mlp_in;
+  cfg_.use_attn_in = use_attn_in;
+  build();
+  bind();
+}
+
 void HookedTransformer::load_state_dict(StateDict sd, std::string processing) {
   check_state_dict(sd, cfg_, cfg_.model_name.empty() ? "model" : cfg_.model_name);
   sd_ = std::move(sd);

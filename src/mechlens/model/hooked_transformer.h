@@ -62,6 +62,9 @@ class HookedTransformer {
   const std::string& processing() const { return processing_; }
   // Replaces the weights (validated against the config) and the processing label.
   void load_state_dict(StateDict sd, std::string processing);
+  // TransformerLens's optional hook points (set_use_attn_result & co). Switching them
+  // rebuilds the hook points, so attached hooks are dropped.
+  void set_optional_hooks(bool use_attn_result, bool use_split_qkv_input, bool use_hook_mlp_in, bool use_attn_in);
   // Replaces config and weights together (weight processing changes both).
   void reset(ModelConfig cfg, StateDict sd, std::string processing);
 
