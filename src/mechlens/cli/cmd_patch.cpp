@@ -108,6 +108,8 @@ void add_patch(CLI::App& app) {
 
     const std::string site = site_of(o->site);
     std::string mode = o->all_pos ? "all_pos" : o->dest_src ? "dest_src" : "by_pos";
+    if ((site == "block_every" || site == "head_every") && mode == "dest_src")
+      throw Error("--dest-src applies to --site head_pattern only");
     PatchResult r;
     if (site == "block_every") r = patcher.block_every(!o->unbatched);
     else if (site == "head_every") r = mode == "all_pos" ? patcher.head_all_pos_every(!o->unbatched) : patcher.head_by_pos_every(!o->unbatched);
