@@ -185,11 +185,16 @@ at::Tensor ResidualAnalysis::token_directions(const std::vector<int64_t>& ids) c
   return ids.size() == 1 ? dirs.squeeze(0) : dirs;
 }
 
+at::Tensor ResidualAnalysis::logit_direction(const std::vector<int64_t>& answer,
+                                             const std::vector<int64_t>& wrong) const {
+  if (answer.empty()) throw Error("logit attribution needs an answer token");
+  at::Tensor dir = token_directions(answer);
+  return wrong.empty() ? dir : dir - token_directions(wrong);
+}
+
 at::Tensor ResidualAnalysis::logit_attrs(const at::Tensor& stack, const std::vector<int64_t>& answer,
                                          const std::vector<int64_t>& wrong, PosSlice pos) const {
-  if (answer.empty()) throw Error("logit_attrs needs an answer token");
-  at::Tensor dir = token_directions(answer);
-  if (!wrong.empty()) dir = dir - token_directions(wrong);
+  at::Tensor dir = logit_direction(answer, wrong);
   at::Tensor scaled = apply_ln_to_stack(stack, -1, false, pos);
   return (scaled * dir.to(scaled.scalar_type())).sum(-1);
 }
@@ -198,10 +203,8 @@ ResidualAnalysis::ExactAttribution ResidualAnalysis::exact_logit_attrs(const at:
                                                                        const std::vector<int64_t>& answer,
                                                                        const std::vector<int64_t>& wrong,
                                                                        PosSlice pos) const {
-  if (answer.empty()) throw Error("logit attribution needs an answer token");
   const auto& sd = model_.state_dict();
-  at::Tensor dir = token_directions(answer);
-  if (!wrong.empty()) dir = dir - token_directions(wrong);
+  at::Tensor dir = logit_direction(answer, wrong);
   ExactAttribution r;
   at::Tensor w_dir = dir, constant = at::zeros({}, dir.options());
   std::vector<std::string> folded;

@@ -67,6 +67,8 @@ class ResidualAnalysis {
 
   // The residual directions of tokens: W_U[:, id] ([d_model] or [batch, d_model]).
   at::Tensor token_directions(const std::vector<int64_t>& ids) const;
+  // W_U[:, answer] - W_U[:, wrong] (or just W_U[:, answer] when wrong is empty).
+  at::Tensor logit_direction(const std::vector<int64_t>& answer, const std::vector<int64_t>& wrong) const;
 
  private:
   int resolve_layer(int layer) const;

@@ -1,7 +1,6 @@
 #include "mechlens/model/activation_cache.h"
 
 #include "mechlens/core/error.h"
-#include "mechlens/loading/safetensors.h"
 
 namespace mechlens {
 
@@ -22,12 +21,6 @@ const at::Tensor& ActivationCache::at(const std::string& name) const {
   auto it = index_.find(name);
   if (it != index_.end()) return tensors_[it->second];
   throw Error("activation cache has no \"" + name + "\" (" + std::to_string(names_.size()) + " names cached)");
-}
-
-void ActivationCache::save(const std::string& path) const {
-  std::vector<std::pair<std::string, at::Tensor>> out;
-  for (size_t i = 0; i < names_.size(); ++i) out.push_back({names_[i], tensors_[i].to(at::kFloat)});
-  save_safetensors(path, out);
 }
 
 }  // namespace mechlens

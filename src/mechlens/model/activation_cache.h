@@ -17,8 +17,6 @@ class ActivationCache {
   const at::Tensor& operator[](const std::string& name) const { return at(name); }
   const std::vector<std::string>& names() const { return names_; }
   size_t size() const { return names_.size(); }
-  // Writes every tensor as float32 to a safetensors file (atomically).
-  void save(const std::string& path) const;
 
  private:
   std::vector<std::string> names_;

@@ -67,6 +67,7 @@ struct MLP {
   void bind(const StateDict& sd);
 
   const ModelConfig* cfg;
+  std::string prefix;  // "blocks.L.mlp"
   std::string act_fn;
   bool gated;
   at::Tensor W_in, b_in, W_gate, W_out, b_out;

@@ -41,8 +41,6 @@ class HookPoint {
   void remove(int id);
   // Removes temporary hooks, and permanent ones too if asked.
   void clear(bool including_permanent = false);
-  size_t n_forward() const { return fwd_.size(); }
-  size_t n_backward() const { return bwd_.size(); }
 
  private:
   at::Tensor run(at::Tensor x);

@@ -16,6 +16,7 @@ at::Tensor activation(const std::string& act_fn, const at::Tensor& x) {
 
 MLP::MLP(const std::string& p, const ModelConfig& c)
     : cfg(&c),
+      prefix(p),
       act_fn(c.act_fn),
       gated(c.gated_mlp),
       hook_pre(p + ".hook_pre"),
@@ -30,7 +31,7 @@ MLP::MLP(const std::string& p, const ModelConfig& c)
 }
 
 void MLP::bind(const StateDict& sd) {
-  const std::string p = hook_pre.name().substr(0, hook_pre.name().size() - 9);  // strip ".hook_pre"
+  const std::string& p = prefix;
   W_in = sd.at(p + ".W_in");
   b_in = sd.at(p + ".b_in");
   W_gate = gated ? sd.at(p + ".W_gate") : at::Tensor();
