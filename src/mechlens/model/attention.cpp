@@ -60,28 +60,34 @@ Attention::Attention(const std::string& p, int l, const ModelConfig& c)
   blocked = allowed.logical_not();
 }
 
-void Attention::bind(const StateDict& sd, const ModelConfig& c) {
+void Attention::bind(const StateDict& sd, const at::Tensor& fused_w, const at::Tensor& fused_b) {
   const std::string p = "blocks." + std::to_string(layer) + ".attn.";
   W_Q = sd.at(p + "W_Q"), b_Q = sd.at(p + "b_Q");
   W_K = sd.at(p + "W_K"), b_K = sd.at(p + "b_K");
   W_V = sd.at(p + "W_V"), b_V = sd.at(p + "b_V");
   W_O = sd.at(p + "W_O"), b_O = sd.at(p + "b_O");
-  // [heads, d_model, d_head] -> [d_model, heads * d_head], concatenated q | k | v.
-  auto flat = [](const at::Tensor& w) { return w.permute({1, 0, 2}).reshape({w.size(1), -1}); };
-  W_qkv = at::cat({flat(W_Q), flat(W_K), flat(W_V)}, 1).contiguous();
-  b_qkv = at::cat({b_Q.reshape(-1), b_K.reshape(-1), b_V.reshape(-1)}).contiguous();
-  W_O_flat = W_O.reshape({-1, W_O.size(2)}).contiguous();
+  W_qkv = fused_w, b_qkv = fused_b;
   // Keep the mask and rotary tables on the weights' device.
   blocked = blocked.to(W_Q.device());
   if (rotary.cos.defined()) rotary.cos = rotary.cos.to(W_Q.device()), rotary.sin = rotary.sin.to(W_Q.device());
 }
 
 at::Tensor Attention::operator()(const at::Tensor& xq, const at::Tensor& xk, const at::Tensor& xv,
-                                 bool per_head_inputs, KVCacheEntry* kv) {
+                                 bool per_head_inputs, KVCacheEntry* kv, bool last_query_only) {
   const int64_t h = cfg->n_heads, kvh = cfg->kv_heads(), dh = cfg->d_head;
   const int64_t b = xq.size(0), p = xq.size(1);
   at::Tensor q, k, v;
-  if (!per_head_inputs) {
+  bool q_last = false;  // q holds the last position alone
+  if (!per_head_inputs && last_query_only) {
+    q_last = true;
+    // Keys and values at every position, the query only at the last one.
+    const int64_t qd = h * dh;
+    at::Tensor kv_ = at::addmm(b_qkv.slice(0, qd), xq.reshape({b * p, -1}), W_qkv.slice(1, qd)).view({b, p, -1});
+    at::Tensor x_last = xq.select(1, p - 1);
+    q = hook_q(at::addmm(b_qkv.slice(0, 0, qd), x_last, W_qkv.slice(1, 0, qd)).view({b, 1, h, dh}));
+    k = hook_k(kv_.slice(2, 0, kvh * dh).view({b, p, kvh, dh}));
+    v = hook_v(kv_.slice(2, kvh * dh, 2 * kvh * dh).view({b, p, kvh, dh}));
+  } else if (!per_head_inputs) {
     // Fast path: one GEMM for q, k and v; the hooks see views of its result.
     at::Tensor qkv = at::addmm(b_qkv, xq.reshape({b * p, -1}), W_qkv).view({b, p, -1});
     q = hook_q(qkv.slice(2, 0, h * dh).view({b, p, h, dh}));
@@ -102,12 +108,16 @@ at::Tensor Attention::operator()(const at::Tensor& xq, const at::Tensor& xk, con
     }
     kv->k = k, kv->v = v;
   }
+  const int64_t q_offset = offset + (q_last ? p - 1 : 0);
   if (cfg->positional_embedding_type == "rotary") {
-    q = hook_rot_q(rotary.apply(q, offset));
+    q = hook_rot_q(rotary.apply(q, q_offset));
     k = hook_rot_k(rotary.apply(k, 0));
   }
   const int64_t kp = k.size(1);
-  at::Tensor q_ = q.permute({0, 2, 1, 3});  // [b, h, p, dh]
+  int64_t q0 = 0;  // first query position computed
+  if (last_query_only) q0 = p - 1, q = q.slice(1, q.size(1) - 1, q.size(1));
+  const int64_t pq = p - q0;
+  at::Tensor q_ = q.permute({0, 2, 1, 3});  // [b, h, pq, dh]
   at::Tensor k_ = k.permute({0, 2, 3, 1});  // [b, kvh, dh, kp]
   at::Tensor v_ = v.permute({0, 2, 1, 3});  // [b, kvh, kp, dh]
   if (kvh != h) {  // grouped-query attention: query head i reads kv head i / (h / kvh)
@@ -118,17 +128,17 @@ at::Tensor Attention::operator()(const at::Tensor& xq, const at::Tensor& xk, con
   if (low_precision) q_ = q_.to(at::kFloat), k_ = k_.to(at::kFloat);
   at::Tensor scores = at::matmul(q_, k_);
   if (cfg->use_attn_scale) scores = scores / cfg->scale();
-  at::Tensor m = blocked.slice(0, offset, offset + p).slice(1, 0, kp);
+  at::Tensor m = blocked.slice(0, offset + q0, offset + p).slice(1, 0, kp);
   scores = hook_attn_scores(scores.masked_fill(m, -std::numeric_limits<float>::infinity()));
   at::Tensor pattern = at::softmax(scores, -1);
   pattern = hook_pattern(at::where(at::isnan(pattern), at::zeros_like(pattern), pattern));
   pattern = pattern.to(v_.scalar_type());
-  at::Tensor z = hook_z(at::matmul(pattern, v_).permute({0, 2, 1, 3}));  // [b, p, h, dh]
+  at::Tensor z = hook_z(at::matmul(pattern, v_).permute({0, 2, 1, 3}));  // [b, pq, h, dh]
   if (cfg->use_attn_result) {
     at::Tensor result = hook_result(at::einsum("bphk,hkd->bphd", {z, W_O}));
     return result.sum(2) + b_O;
   }
-  return at::addmm(b_O, z.reshape({b * p, h * dh}), W_O_flat).view({b, p, -1});
+  return at::addmm(b_O, z.reshape({b * pq, h * dh}), W_O.view({h * dh, -1})).view({b, pq, -1});
 }
 
 }  // namespace mechlens

@@ -47,16 +47,21 @@ struct Rotary {
 struct Attention {
   Attention(const std::string& prefix, int layer, const ModelConfig& cfg);
   // xq/xk/xv are [b, p, d_model], or [b, p, heads, d_model] when per_head_inputs.
+  // With last_query_only the output holds only the last position ([b, 1, d_model]);
+  // keys and values still cover every position.
   at::Tensor operator()(const at::Tensor& xq, const at::Tensor& xk, const at::Tensor& xv, bool per_head_inputs,
-                        KVCacheEntry* kv);
-  void bind(const StateDict& sd, const ModelConfig& cfg);
+                        KVCacheEntry* kv, bool last_query_only = false);
+  // W_qkv / b_qkv are the fused storage that sd's W_Q, W_K, W_V, b_Q, b_K, b_V are views of.
+  void bind(const StateDict& sd, const at::Tensor& fused_w, const at::Tensor& fused_b);
 
   const ModelConfig* cfg;
   int layer;
   bool local;
   Rotary rotary;
   at::Tensor W_Q, b_Q, W_K, b_K, W_V, b_V, W_O, b_O;
-  at::Tensor W_qkv, b_qkv, W_O_flat;  // fused for the fast path, rebuilt by bind()
+  // [d_model, (h + 2 kvh) d_head] and [(h + 2 kvh) d_head]: the one storage of the q, k, v
+  // weights and biases (the per-head tensors above are views of them).
+  at::Tensor W_qkv, b_qkv;
   at::Tensor blocked;                 // [n_ctx, n_ctx] bool, true where a query may NOT attend
   HookPoint hook_q, hook_k, hook_v, hook_rot_q, hook_rot_k, hook_attn_scores, hook_pattern, hook_z, hook_result;
 };

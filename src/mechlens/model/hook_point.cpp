@@ -35,7 +35,14 @@ at::Tensor HookPoint::run(at::Tensor x) {
       throw Error("hook on " + name_ + " changed the activation's shape; hooks must keep it");
     x = std::move(y);
   }
-  if (!bwd_.empty() && x.requires_grad()) {
+  if (!bwd_.empty() && !x.requires_grad()) {
+    // No weight or input upstream needs a gradient, so nothing would reach this point:
+    // make the activation itself a leaf that does, so the backward hooks fire.
+    if (!at::GradMode::is_enabled())
+      throw Error("backward hook on " + name_ + " cannot fire: gradients are switched off (no_grad) for this run");
+    x = x.detach().requires_grad_(true);
+  }
+  if (!bwd_.empty()) {
     // Copy the hook list: the tensor hook may fire after hooks were reset.
     auto hooks = bwd_;
     const HookPoint* self = this;

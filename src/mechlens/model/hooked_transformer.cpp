@@ -1,5 +1,7 @@
 #include "mechlens/model/hooked_transformer.h"
 
+#include <algorithm>
+#include <map>
 #include <sstream>
 
 #include "mechlens/core/error.h"
@@ -80,14 +82,15 @@ struct HookedTransformer::Block {
     out.push_back(&hook_resid_post);
   }
 
-  void bind(const StateDict& sd) {
+  void bind(const StateDict& sd, const StateDict& fused) {
     ln1.bind(sd);
-    attn.bind(sd, cfg);
+    attn.bind(sd, fused.at(prefix + "attn.W_qkv"), fused.at(prefix + "attn.b_qkv"));
     if (ln2) ln2->bind(sd);
     if (mlp) mlp->bind(sd);
   }
 
-  at::Tensor forward(const at::Tensor& resid, KVCacheEntry* kv) {
+  // With `last`, everything after the keys and values is computed at the last position only.
+  at::Tensor forward(const at::Tensor& resid, KVCacheEntry* kv, bool last = false) {
     at::Tensor resid_pre = hook_resid_pre(resid);
     at::Tensor attn_out;
     if (per_head_inputs()) {
@@ -103,11 +106,12 @@ struct HookedTransformer::Block {
         k_in = hook_k_input(k_in.clone());
         v_in = hook_v_input(v_in.clone());
       }
-      attn_out = hook_attn_out(attn(ln1(q_in), ln1(k_in), ln1(v_in), true, kv));
+      attn_out = hook_attn_out(attn(ln1(q_in), ln1(k_in), ln1(v_in), true, kv, last));
     } else {
       at::Tensor x = ln1(resid_pre);
-      attn_out = hook_attn_out(attn(x, x, x, false, kv));
+      attn_out = hook_attn_out(attn(x, x, x, false, kv, last));
     }
+    if (last) resid_pre = resid_pre.slice(1, resid_pre.size(1) - 1, resid_pre.size(1));
     if (cfg.attn_only) return hook_resid_post(resid_pre + attn_out);
     if (cfg.parallel_attn_mlp) {
       at::Tensor mlp_in = cfg.use_hook_mlp_in ? hook_mlp_in(resid_pre.clone()) : resid_pre;
@@ -187,12 +191,64 @@ void HookedTransformer::bind() {
   at::Device dev(cfg_.device);
   for (auto& [name, t] : sd_)
     if (t.scalar_type() != dt || t.device() != dev) t = t.to(dev, dt);
+  // One storage per layer for q, k and v: [d_model, heads * d_head] blocks side by side,
+  // so the fast path runs one GEMM and W_Q & co are views that cannot go stale.
+  fused_.clear();
+  auto flat = [](const at::Tensor& w) { return w.permute({1, 0, 2}).reshape({w.size(1), -1}); };
+  for (int l = 0; l < cfg_.n_layers; ++l) {
+    const std::string p = "blocks." + std::to_string(l) + ".attn.";
+    fused_[p + "W_qkv"] = at::cat({flat(sd_.at(p + "W_Q")), flat(sd_.at(p + "W_K")), flat(sd_.at(p + "W_V"))}, 1);
+    fused_[p + "b_qkv"] =
+        at::cat({sd_.at(p + "b_Q").reshape(-1), sd_.at(p + "b_K").reshape(-1), sd_.at(p + "b_V").reshape(-1)});
+  }
+  tied_ = cfg_.tie_word_embeddings && at::equal(sd_.at("unembed.W_U"), sd_.at("embed.W_E").t());
+  make_views();
+}
+
+void HookedTransformer::make_views() {
+  const int64_t h = cfg_.n_heads, kvh = cfg_.kv_heads(), dh = cfg_.d_head, d = cfg_.d_model;
+  view_names_.clear();
+  for (int l = 0; l < cfg_.n_layers; ++l) {
+    const std::string p = "blocks." + std::to_string(l) + ".attn.";
+    const at::Tensor &w = fused_.at(p + "W_qkv"), &bias = fused_.at(p + "b_qkv");
+    const int64_t cut[4] = {0, h * dh, (h + kvh) * dh, (h + 2 * kvh) * dh};
+    const char* names[3] = {"Q", "K", "V"};
+    for (int i = 0; i < 3; ++i) {
+      const int64_t n = i == 0 ? h : kvh;
+      sd_[p + "W_" + names[i]] = w.slice(1, cut[i], cut[i + 1]).view({d, n, dh}).permute({1, 0, 2});
+      sd_[p + "b_" + names[i]] = bias.slice(0, cut[i], cut[i + 1]).view({n, dh});
+      view_names_.push_back(p + "W_" + names[i]);
+      view_names_.push_back(p + "b_" + names[i]);
+    }
+  }
+  // Tied embeddings stay one tensor: W_U is a view of W_E.
+  if (tied_) sd_["unembed.W_U"] = sd_.at("embed.W_E").t(), view_names_.push_back("unembed.W_U");
   W_E_ = sd_.at("embed.W_E");
   W_pos_ = cfg_.positional_embedding_type == "standard" ? sd_.at("pos_embed.W_pos") : at::Tensor();
   W_U_ = sd_.at("unembed.W_U");
   b_U_ = sd_.at("unembed.b_U");
-  for (auto& b : blocks_) b->bind(sd_);
+  for (auto& b : blocks_) b->bind(sd_, fused_);
   ln_final_->bind(sd_);
+}
+
+std::vector<std::pair<std::string, at::Tensor>> HookedTransformer::parameters() const {
+  std::map<std::string, at::Tensor> all(fused_.begin(), fused_.end());
+  for (const auto& [name, t] : sd_)
+    if (std::find(view_names_.begin(), view_names_.end(), name) == view_names_.end()) all[name] = t;
+  return {all.begin(), all.end()};
+}
+
+void HookedTransformer::set_requires_grad(bool on, const std::vector<std::string>& except) {
+  auto listed = [](const std::vector<std::string>& v, const std::string& n) {
+    return std::find(v.begin(), v.end(), n) != v.end();
+  };
+  for (const auto& n : except)
+    if (!fused_.count(n) && (!sd_.count(n) || listed(view_names_, n)))
+      throw Error("set_requires_grad: " + n + " is not one of the model's parameters()");
+  for (auto& [name, t] : fused_) t.requires_grad_(listed(except, name) ? !on : on);
+  for (auto& [name, t] : sd_)
+    if (!listed(view_names_, name)) t.requires_grad_(listed(except, name) ? !on : on);
+  make_views();
 }
 
 std::vector<std::string> HookedTransformer::hook_names() const {
@@ -241,7 +297,10 @@ at::Tensor HookedTransformer::forward(const at::Tensor& input, const ForwardOpti
       throw Error("start_at_layer needs a [batch, pos, d_model] residual stream");
     resid = input;
   }
-  for (int l = start; l < stop; ++l) resid = blocks_[l]->forward(resid, kv ? &kv->layers[l] : nullptr);
+  if (opts.last_position_only && (opts.stop_at_layer >= 0 || start >= stop))
+    throw Error("last_position_only needs a run through the last layer");
+  for (int l = start; l < stop; ++l)
+    resid = blocks_[l]->forward(resid, kv ? &kv->layers[l] : nullptr, opts.last_position_only && l == stop - 1);
   if (opts.stop_at_layer >= 0) return resid;
   return unembed(resid);
 }

@@ -39,6 +39,10 @@ struct ForwardOptions {
   // When >= 0 the run stops before this layer and returns its resid_pre.
   int stop_at_layer = -1;
   KVCache* kv_cache = nullptr;
+  // Compute the last block's queries, attention output, MLP and unembedding only at
+  // the last position (keys and values still see every position): logits are
+  // [batch, 1, d_vocab_out]. For losses read at the last position (modular addition).
+  bool last_position_only = false;
 };
 
 struct ForwardHookSpec {
@@ -58,7 +62,18 @@ class HookedTransformer {
   ~HookedTransformer();
 
   const ModelConfig& cfg() const { return cfg_; }
+  // TL-named weights. W_Q, W_K, W_V, b_Q, b_K, b_V (and W_U when tied to W_E) are views
+  // of the storages that parameters() lists, so they always show the current weights.
   const StateDict& state_dict() const { return sd_; }
+  // The trainable storages, one per distinct weight, sorted by name: every state_dict()
+  // entry that is not a view, plus blocks.L.attn.W_qkv [d_model, (h + 2 kvh) d_head] and
+  // blocks.L.attn.b_qkv. An optimizer that updates these in place is seen by the next
+  // forward with no rebinding.
+  std::vector<std::pair<std::string, at::Tensor>> parameters() const;
+  // Switches requires_grad on every storage in parameters() except those named in
+  // `except` (which get the opposite), and remakes the views so gradients reach the
+  // storages through them.
+  void set_requires_grad(bool on, const std::vector<std::string>& except = {});
   const std::string& processing() const { return processing_; }
   // Replaces the weights (validated against the config) and the processing label.
   void load_state_dict(StateDict sd, std::string processing);
@@ -102,10 +117,14 @@ class HookedTransformer {
   struct Block;
   void build();
   void bind();
+  void make_views();
 
   ModelConfig cfg_;
   StateDict sd_;
   std::string processing_;
+  StateDict fused_;                    // blocks.L.attn.W_qkv / b_qkv
+  std::vector<std::string> view_names_;  // sd_ entries that are views of other storages
+  bool tied_ = false;                    // W_U is W_E.t()
   at::Tensor W_E_, W_pos_, W_U_, b_U_;
   std::unique_ptr<HookPoint> hook_embed_, hook_pos_embed_;
   std::vector<std::unique_ptr<Block>> blocks_;

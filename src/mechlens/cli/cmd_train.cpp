@@ -1,0 +1,89 @@
+// mechlens train grokking|superposition|induction|addition ... --out RUN_DIR
+// mechlens train RECIPE --resume RUN_DIR
+// Each recipe trains with the shared trainer, then runs its analyses over the
+// checkpoints and writes summary.json and report.html into the run folder.
+#include <ATen/Parallel.h>
+
+#include "mechlens/cli/common.h"
+#include "mechlens/core/error.h"
+#include "mechlens/core/io.h"
+#include "mechlens/train/tasks/grokking.h"
+
+namespace mechlens::cli {
+
+namespace {
+
+// --out / --resume, shared by every recipe: exactly one of them.
+struct RunArgs {
+  std::string out, resume;
+  void add_to(CLI::App* sub) {
+    sub->add_option("--out", out, "run folder to create");
+    sub->add_option("--resume", resume, "continue the run in this folder (after a kill, or to finish it)");
+  }
+  // The run folder; for a new run, writes its config.json.
+  std::string begin(const json& config) const {
+    if (out.empty() == resume.empty()) throw Error("give exactly one of --out RUN_DIR and --resume RUN_DIR");
+    if (!resume.empty()) return resume;
+    start_run(out, config);
+    return out;
+  }
+};
+
+void print_summary(const json& s) {
+  std::printf("%s\n", s.dump(2).c_str());
+}
+
+void add_grokking(CLI::App* train) {
+  auto* sub = train->add_subcommand("grokking", "modular addition (Nanda et al. 2023): grokking and its Fourier algorithm");
+  auto c = std::make_shared<GrokkingConfig>();
+  auto r = std::make_shared<RunArgs>();
+  r->add_to(sub);
+  sub->add_option("--p", c->p, "modulus (113)");
+  sub->add_option("--frac-train", c->frac_train, "fraction of the p^2 pairs used for training (0.5; the paper: 0.3)");
+  sub->add_option("--seed", c->seed, "seed of the split and the init (0)");
+  sub->add_option("--epochs", c->epochs, "full-batch epochs (2000; the paper at 0.3: 40000)");
+  sub->add_option("--lr", c->lr, "AdamW learning rate (1e-3)");
+  sub->add_option("--weight-decay", c->weight_decay, "AdamW decoupled weight decay (1.0)");
+  sub->add_option("--warmup", c->warmup, "linear warm-up steps (10)");
+  sub->add_option("--eval-every", c->eval_every, "test evaluation period in epochs (10)");
+  sub->add_option("--stop-test-loss", c->stop_test_loss, "stop once an evaluated test loss is below this");
+  sub->add_option("--d-model", c->d_model, "residual width (128)");
+  sub->add_option("--n-heads", c->n_heads, "attention heads (4)");
+  sub->add_option("--d-mlp", c->d_mlp, "MLP width (512)");
+  sub->add_flag("!--float32-loss", c->float64_loss, "cross-entropy in float32 (default float64, as the authors)");
+  sub->add_option("--checkpoints", c->checkpoints, "number of checkpoints (41)");
+  sub->add_option("--checkpoint-schedule", c->checkpoint_schedule, "linear | log (linear)");
+  sub->add_option("--save-every", c->save_every, "resume-state period in epochs (default: every 10 s)");
+  sub->callback([c, r] {
+    GrokkingConfig cfg = *c;
+    if (!r->resume.empty()) {
+      cfg = GrokkingConfig::from_json(resume_run(r->resume), join_path(r->resume, "config.json"));
+    } else {
+      cfg.validate("grokking");
+    }
+    const std::string dir = r->begin(cfg.to_json());
+    print_summary(run_grokking(cfg, dir, !r->resume.empty()));
+  });
+}
+
+}  // namespace
+
+void add_train(CLI::App& app) {
+  auto* train = app.add_subcommand("train", "train a toy model with a recipe; writes a run folder");
+  train->require_subcommand(1);
+  add_grokking(train);
+}
+
+void add_analyze(CLI::App& app) {
+  auto* sub = app.add_subcommand("analyze", "re-run a recipe's analyses over a run folder's checkpoints");
+  auto recipe = std::make_shared<std::string>();
+  auto dir = std::make_shared<std::string>();
+  sub->add_option("recipe", *recipe, "grokking")->required();
+  sub->add_option("run_dir", *dir, "run folder")->required();
+  sub->callback([recipe, dir] {
+    if (*recipe == "grokking") return print_summary(analyze_grokking(*dir));
+    throw Error("analyze: unknown recipe " + *recipe + " (grokking)");
+  });
+}
+
+}  // namespace mechlens::cli

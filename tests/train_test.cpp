@@ -1,0 +1,300 @@
+// The training lab: a trainable engine (an optimizer step is seen by the next forward,
+// tied and fused weights stay one storage, backward hooks fire or fail clearly), the
+// trainer's schedules and metrics store, the grokking recipe's exact init and split,
+// and the Fourier analysis identities.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "mechlens/analysis/fourier.h"
+#include "mechlens/core/error.h"
+#include "mechlens/model/hooked_transformer.h"
+#include "mechlens/train/metrics_store.h"
+#include "mechlens/train/optimizer.h"
+#include "mechlens/train/python_random.h"
+#include "mechlens/train/schedule.h"
+#include "mechlens/train/tasks/grokking.h"
+#include "test_util.h"
+
+using namespace mechlens;
+
+namespace {
+ModelConfig toy_cfg() {
+  ModelConfig c;
+  c.n_layers = 2, c.d_model = 32, c.n_heads = 4, c.d_head = 8, c.d_mlp = 64, c.d_vocab = 50, c.n_ctx = 16;
+  return c;
+}
+at::Tensor toks() { return at::tensor(std::vector<int64_t>{3, 1, 4, 1, 5, 9, 2, 6, 7, 8, 10, 11}, at::kLong).view({2, 6}); }
+std::string tmp_dir(const std::string& name) {
+  auto d = std::filesystem::temp_directory_path() / ("mechlens_test_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d.string();
+}
+}  // namespace
+
+TEST(TrainableEngine, QkvWeightsAreViewsOfOneStorage) {
+  HookedTransformer m(toy_cfg(), random_state_dict(toy_cfg(), 1), "none");
+  auto params = m.parameters();
+  std::map<std::string, at::Tensor> P(params.begin(), params.end());
+  ASSERT_TRUE(P.count("blocks.0.attn.W_qkv"));
+  EXPECT_FALSE(P.count("blocks.0.attn.W_Q"));  // a view, not a storage
+  const at::Tensor& W_Q = m.state_dict().at("blocks.0.attn.W_Q");
+  EXPECT_EQ(W_Q.storage().data(), P.at("blocks.0.attn.W_qkv").storage().data());
+  // Editing the storage in place is what the views (and the next forward) see.
+  at::Tensor before = m.forward(toks());
+  {
+    at::NoGradGuard ng;
+    P.at("blocks.0.attn.W_qkv").mul_(1.5);
+  }
+  EXPECT_CLOSE(m.state_dict().at("blocks.0.attn.W_Q"), W_Q, 0, "view follows storage");
+  at::Tensor after = m.forward(toks());
+  EXPECT_GT(mechlens::testing::max_abs_diff(before, after), 1e-4);
+  // A fresh model from the (viewed) state dict computes the same thing: nothing is stale.
+  StateDict copy;
+  for (auto& [n, t] : m.state_dict()) copy[n] = t.clone();
+  HookedTransformer fresh(toy_cfg(), copy, "none");
+  EXPECT_CLOSE(fresh.forward(toks()), after, 1e-5, "fresh model from state_dict");
+}
+
+TEST(TrainableEngine, TiedEmbeddingsStayOneTensor) {
+  ModelConfig c = toy_cfg();
+  c.tie_word_embeddings = true;
+  StateDict sd = random_state_dict(c, 2);
+  sd["unembed.W_U"] = sd.at("embed.W_E").t().clone();
+  HookedTransformer m(c, sd, "none");
+  EXPECT_EQ(m.state_dict().at("unembed.W_U").data_ptr(), m.state_dict().at("embed.W_E").data_ptr());
+  for (auto& [n, t] : m.parameters()) EXPECT_NE(n, "unembed.W_U");
+  // Gradient reaches W_E from both ends, and an update moves both.
+  m.set_requires_grad(true);
+  HookedTransformer::loss(m.forward(toks()), toks()).backward();
+  at::Tensor W_E;
+  for (auto& [n, t] : m.parameters())
+    if (n == "embed.W_E") W_E = t;
+  ASSERT_TRUE(W_E.grad().defined());
+  {
+    at::NoGradGuard ng;
+    W_E.sub_(W_E.grad() * 0.1);
+  }
+  EXPECT_CLOSE(m.state_dict().at("unembed.W_U"), W_E.t(), 0, "tied after update");
+}
+
+TEST(TrainableEngine, OptimizerStepIsSeenByTheNextForward) {
+  for (std::string kind : {"adamw", "adam", "sgd"}) {
+    HookedTransformer m(toy_cfg(), random_state_dict(toy_cfg(), 3), "none");
+    m.set_requires_grad(true, {"unembed.b_U"});
+    NamedTensors trainable;
+    for (auto& [n, t] : m.parameters())
+      if (t.requires_grad()) trainable.emplace_back(n, t);
+    EXPECT_EQ(trainable.size() + 1, m.parameters().size()) << kind;
+    OptimizerConfig oc;
+    oc.kind = kind, oc.lr = 1e-2, oc.weight_decay = 0.1, oc.momentum = 0.9;
+    Optimizer opt(oc, trainable);
+    at::Tensor l0 = HookedTransformer::loss(m.forward(toks()), toks());
+    l0.backward();
+    opt.step(oc.lr);
+    opt.zero_grad();
+    at::Tensor l1 = HookedTransformer::loss(m.forward(toks()), toks());
+    EXPECT_LT(l1.item<double>(), l0.item<double>()) << kind << ": one step downhill lowers the loss";
+    // The frozen bias is untouched; the optimizer's state round-trips.
+    EXPECT_EQ(m.state_dict().at("unembed.b_U").abs().max().item<double>(), 0.0);
+    StateDict st = opt.state();
+    if (kind != "sgd") EXPECT_EQ(st.at("blocks.0.attn.W_qkv.step").item<int64_t>(), 1);
+    Optimizer opt2(oc, trainable);
+    opt2.load_state(st, "test");
+    StateDict st2 = opt2.state();
+    ASSERT_EQ(st.size(), st2.size()) << kind;
+    for (auto& [n, t] : st) EXPECT_TRUE(at::equal(t, st2.at(n))) << kind << " " << n;
+  }
+}
+
+TEST(TrainableEngine, BackwardHooksFireWithoutTrainableWeights) {
+  HookedTransformer m(toy_cfg(), random_state_dict(toy_cfg(), 4), "none");
+  int fired = 0;
+  at::Tensor g;
+  m.add_backward_hook(names_in({"blocks.1.hook_resid_pre"}), [&](const at::Tensor& grad, const HookPoint&) {
+    ++fired, g = grad.clone();
+    return std::optional<at::Tensor>();
+  });
+  at::Tensor loss = HookedTransformer::loss(m.forward(toks()), toks());
+  loss.backward();
+  EXPECT_EQ(fired, 1);
+  ASSERT_TRUE(g.defined());
+  EXPECT_EQ(g.sizes(), (std::vector<int64_t>{2, 6, 32}));
+  EXPECT_GT(g.abs().max().item<double>(), 0);
+  // Under no_grad nothing could reach the hook: a clear error, not silence.
+  at::NoGradGuard ng;
+  try {
+    m.forward(toks());
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("blocks.1.hook_resid_pre"), std::string::npos);
+  }
+}
+
+TEST(TrainableEngine, GradientsFlowThroughEditingHooks) {
+  HookedTransformer m(toy_cfg(), random_state_dict(toy_cfg(), 5), "none");
+  m.set_requires_grad(true);
+  // Zeroing the token embedding's output cuts W_E off from the loss; W_pos still learns.
+  at::Tensor logits = m.run_with_hooks(toks(), {{names_in({"hook_embed"}), [](const at::Tensor& x, const HookPoint&) {
+                                                   return x * 0;
+                                                 }}});
+  HookedTransformer::loss(logits, toks()).backward();
+  std::map<std::string, at::Tensor> P;
+  for (auto& [n, t] : m.parameters()) P[n] = t;
+  EXPECT_EQ(P.at("embed.W_E").grad().abs().max().item<double>(), 0.0);
+  EXPECT_GT(P.at("pos_embed.W_pos").grad().abs().max().item<double>(), 0.0);
+  EXPECT_GT(P.at("blocks.0.attn.W_qkv").grad().abs().max().item<double>(), 0.0);
+}
+
+TEST(TrainableEngine, LastPositionOnlyMatchesTheFullForward) {
+  ModelConfig rot = toy_cfg();
+  rot.positional_embedding_type = "rotary", rot.normalization_type = "RMS", rot.act_fn = "silu", rot.gated_mlp = true;
+  ModelConfig attn = toy_cfg();
+  attn.attn_only = true;
+  ModelConfig gqa = rot;
+  gqa.n_key_value_heads = 2;
+  for (const ModelConfig& c : {toy_cfg(), rot, attn, gqa}) {
+    HookedTransformer m(c, random_state_dict(c, 6), "none");
+    at::Tensor full = m.forward(toks());
+    ForwardOptions o;
+    o.last_position_only = true;
+    at::Tensor last = m.forward(toks(), o);
+    ASSERT_EQ(last.sizes(), (std::vector<int64_t>{2, 1, 50}));
+    EXPECT_CLOSE(last, full.slice(1, 5, 6), 1e-5, "last position, " + c.positional_embedding_type);
+  }
+}
+
+TEST(Schedules, WarmupCosineAndCheckpointSteps) {
+  LrSchedule w{"constant", 1e-3, 10, 0, 100};
+  EXPECT_EQ(w.at(0), 0.0);  // LambdaLR(min(step / 10, 1)): the first update has lr 0
+  EXPECT_DOUBLE_EQ(w.at(5), 5e-4);
+  EXPECT_DOUBLE_EQ(w.at(10), 1e-3);
+  EXPECT_DOUBLE_EQ(w.at(99), 1e-3);
+  LrSchedule c{"cosine", 1.0, 0, 0.1, 100};
+  EXPECT_DOUBLE_EQ(c.at(0), 1.0);
+  EXPECT_NEAR(c.at(50), 0.55, 1e-12);
+  EXPECT_NEAR(c.at(100), 0.1, 1e-12);
+  auto lin = checkpoint_steps("linear", 5, 100);
+  EXPECT_EQ(lin, (std::vector<int64_t>{0, 25, 50, 75, 100}));
+  auto lg = checkpoint_steps("log", 4, 1000);
+  EXPECT_EQ(lg, (std::vector<int64_t>{0, 10, 100, 1000}));
+  EXPECT_THROW(checkpoint_steps("cubic", 4, 10), Error);
+}
+
+TEST(PythonRandom, ShuffleIsCPythonsBitForBit) {
+  // Values printed by CPython 3.11: random.seed(s); x = list(range(n)); random.shuffle(x)
+  PythonRandom r0(0);
+  std::vector<int> x(20);
+  for (int i = 0; i < 20; ++i) x[i] = i;
+  r0.shuffle(x);
+  EXPECT_EQ(x, (std::vector<int>{10, 18, 16, 14, 0, 17, 11, 2, 3, 9, 5, 7, 4, 19, 6, 15, 8, 1, 13, 12}));
+  PythonRandom r3(3);
+  std::vector<int> y(12769);
+  for (int i = 0; i < 12769; ++i) y[i] = i;
+  r3.shuffle(y);
+  EXPECT_EQ(std::vector<int>(y.begin(), y.begin() + 8), (std::vector<int>{4200, 10769, 11843, 154, 10289, 317, 9719, 6363}));
+  EXPECT_EQ(std::vector<int>(y.end() - 3, y.end()), (std::vector<int>{8916, 9709, 3898}));
+}
+
+TEST(Grokking, InitSplitAndFirstLossAreTheAuthors) {
+  // Golden values from ../shared/reference/baselines/grokking_torch.py (the authors' code,
+  // torch 1.13): torch.manual_seed(0); Transformer(p); loss on the seed-0, frac 0.3 split.
+  for (auto [p, loss, we_sum, wu35, win72] :
+       std::vector<std::tuple<int64_t, double, double, double, double>>{
+           {113, 4.764052264850623, -11.524513244628906, 0.03496752679347992, -0.019059689715504646},
+           {23, 3.3869455611006325, -0.477954626083374, -0.10482431203126907, 0.08558278530836105}}) {
+    GrokkingConfig c;
+    c.p = p, c.frac_train = 0.3, c.seed = 0;
+    StateDict s = grokking_init(c);
+    EXPECT_NEAR(s.at("embed.W_E").sum().item<double>(), we_sum, 1e-4);
+    EXPECT_EQ(s.at("unembed.W_U")[3][5].item<float>(), static_cast<float>(wu35));
+    EXPECT_EQ(s.at("blocks.0.mlp.W_in")[2][7].item<float>(), static_cast<float>(win72));  // authors' W_in[7, 2]
+    ModularData d = modular_addition_data(p, 0.3, 0);
+    EXPECT_EQ(d.train_x.size(0), static_cast<int64_t>(0.3 * p * p));
+    GrokkingTask task(c);
+    Metrics m;
+    EXPECT_NEAR(task.loss(0, m).item<double>(), loss, 1e-9) << "p = " << p;
+  }
+  ModularData d = modular_addition_data(113, 0.3, 0);
+  EXPECT_EQ(d.train_x[0][0].item<int64_t>(), 18);  // the authors' first training pair (18, 34)
+  EXPECT_EQ(d.train_x[0][1].item<int64_t>(), 34);
+  EXPECT_EQ(d.train_x[2][0].item<int64_t>(), 55);
+  EXPECT_EQ(d.train_x[2][1].item<int64_t>(), 28);
+  EXPECT_EQ(d.is_train.sum().item<int64_t>(), d.train_x.size(0));
+}
+
+TEST(Fourier, BasisIsOrthonormal) {
+  for (int64_t p : {113, 10, 7}) {
+    at::Tensor B = fourier_basis(p);
+    ASSERT_EQ(B.sizes(), (std::vector<int64_t>{p, p}));
+    EXPECT_CLOSE(at::matmul(B, B.t()), at::eye(p, at::kDouble), 1e-10, "B B^T, p = " + std::to_string(p));
+  }
+}
+
+TEST(Fourier, KeyAndRestReconstructTheLogits) {
+  const int64_t p = 31;
+  at::Tensor L = at::randn({p * p, p}, at::kDouble);
+  LogitSplit s = split_logits(L, p, {3, 7, 11});
+  EXPECT_CLOSE(s.key + s.rest, L, 1e-12, "key + rest");
+  EXPECT_LT((s.key * s.rest).sum().abs().item<double>(), 1e-9);  // orthogonal parts
+  at::Tensor D = sum_directions(p, {3, 7, 11});
+  EXPECT_CLOSE(at::matmul(D.t(), D), at::eye(6, at::kDouble), 1e-10, "directions orthonormal");
+  // Logits made of cos(w (a + b - c)) for a key frequency lie wholly in the key part.
+  at::Tensor a = at::arange(p, at::kDouble).view({p, 1, 1}), b = at::arange(p, at::kDouble).view({1, p, 1});
+  at::Tensor c = at::arange(p, at::kDouble).view({1, 1, p});
+  at::Tensor alg = at::cos(2 * M_PI * 7 * (a + b - c) / p).reshape({p * p, p});
+  LogitSplit s2 = split_logits(alg, p, {3, 7});
+  EXPECT_LT(s2.rest.abs().max().item<double>(), 1e-10);
+  LogitSplit s3 = split_logits(alg, p, {3, 5});
+  EXPECT_LT(s3.key.abs().max().item<double>(), 1e-10);
+}
+
+TEST(Fourier, KeyFrequenciesFindPlantedNeurons) {
+  const int64_t p = 23;
+  at::Tensor a = at::arange(p, at::kDouble).repeat_interleave(p), b = at::arange(p, at::kDouble).repeat({p});
+  std::vector<at::Tensor> cols;
+  for (int i = 0; i < 6; ++i) cols.push_back(at::cos(2 * M_PI * 4 * (a + b) / p + i));
+  for (int i = 0; i < 4; ++i) cols.push_back(at::sin(2 * M_PI * 9 * a / p) * at::cos(2 * M_PI * 9 * b / p + i));
+  cols.push_back(at::zeros({p * p}, at::kDouble));  // a dead neuron
+  KeyFrequencies kf = key_frequencies(at::stack(cols, 1), p);
+  EXPECT_EQ(kf.counts.at(4), 6);
+  EXPECT_EQ(kf.counts.at(9), 4);
+  EXPECT_EQ(kf.dead, 1);
+  EXPECT_EQ(kf.key(1), (std::vector<int64_t>{4, 9}));
+  for (int i = 0; i < 10; ++i) EXPECT_NEAR(kf.neuron_frac[i], 1.0, 1e-9);
+}
+
+TEST(MetricsStore, RowsSurviveReopenAndTruncate) {
+  const std::string dir = tmp_dir("metrics");
+  const std::string path = dir + "/metrics.sqlite";
+  {
+    MetricsStore s(path);
+    for (int i = 0; i < 10; ++i) s.add(i, "train_loss", 10.0 - i), s.add(i, "lr", 0.1);
+    s.add(9, "test_loss", NAN);
+    s.flush();
+    s.set_meta("steps_run", "10");
+  }
+  MetricsStore s(path);
+  auto tl = s.series("train_loss");
+  ASSERT_EQ(tl.size(), 10u);
+  EXPECT_EQ(tl[3].second, 7.0);
+  EXPECT_TRUE(std::isnan(s.series("test_loss")[0].second));
+  EXPECT_EQ(*s.meta("steps_run"), "10");
+  s.truncate_after(4);
+  EXPECT_EQ(s.series("train_loss").size(), 5u);
+  s.export_jsonl(dir + "/m.jsonl");
+  std::string j = read_file(dir + "/m.jsonl");
+  EXPECT_EQ(std::count(j.begin(), j.end(), '\n'), 5);
+  EXPECT_NE(j.find("{\"lr\":0.1,\"step\":0,\"train_loss\":10.0}"), std::string::npos) << j;
+  // A file that is not a database: an Error naming it.
+  write_file_atomic(dir + "/bad.sqlite", std::string(4096, 'x'));
+  try {
+    MetricsStore bad(dir + "/bad.sqlite");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.sqlite"), std::string::npos);
+  }
+  std::filesystem::remove_all(dir);
+}
