@@ -15,6 +15,7 @@
 #include "mechlens/train/python_random.h"
 #include "mechlens/train/schedule.h"
 #include "mechlens/train/tasks/grokking.h"
+#include "mechlens/train/tasks/superposition.h"
 #include "test_util.h"
 
 using namespace mechlens;
@@ -297,4 +298,52 @@ TEST(MetricsStore, RowsSurviveReopenAndTruncate) {
     EXPECT_NE(std::string(e.what()).find("bad.sqlite"), std::string::npos);
   }
   std::filesystem::remove_all(dir);
+}
+
+TEST(Superposition, DimensionsPerFeatureOfTightFrames) {
+  // Five unit vectors at 72 degrees form a tight frame in 2 dimensions: D_i = 2/5 each.
+  std::vector<float> v;
+  for (int i = 0; i < 5; ++i) v.push_back(std::cos(2 * M_PI * i / 5)), v.push_back(std::sin(2 * M_PI * i / 5));
+  at::Tensor pent = at::tensor(v).view({5, 2});
+  at::Tensor D = dimensions_per_feature(pent);
+  EXPECT_CLOSE(D, at::full({5}, 0.4, at::kDouble), 1e-6, "pentagon");
+  EXPECT_NEAR(D.sum().item<double>(), 2.0, 1e-6);
+  EXPECT_EQ(classify_geometry(pent * 1.2).name, "pentagon");
+  // An orthonormal pair plus unused features: D = 1, 1, 0, 0, 0.
+  at::Tensor orth = at::zeros({5, 2});
+  orth[0][0] = 1, orth[1][1] = 1, orth[2][0] = 0.01;
+  EXPECT_CLOSE(dimensions_per_feature(orth).slice(0, 0, 2), at::ones({2}, at::kDouble), 2e-4, "orthogonal pair");
+  EXPECT_EQ(classify_geometry(orth).name, "orthogonal2");
+  // Two antipodal pairs: each D_i = 1/2, and every D_i lies in [0, 1].
+  at::Tensor pairs = at::tensor(std::vector<float>{1, 0, -1, 0, 0, 1, 0, -1, 0, 0}).view({5, 2});
+  at::Tensor Dp = dimensions_per_feature(pairs);
+  EXPECT_NEAR(Dp[0].item<double>(), 0.5, 1e-6);
+  EXPECT_NEAR(Dp.sum().item<double>(), 2.0, 1e-6);
+  EXPECT_EQ(classify_geometry(pairs).name, "two_pairs");
+  at::Tensor R = at::randn({7, 3});
+  at::Tensor Dr = dimensions_per_feature(R);
+  EXPECT_GE(Dr.min().item<double>(), 0.0);
+  EXPECT_LE(Dr.max().item<double>(), 1.0 + 1e-9);
+}
+
+TEST(Superposition, DenseFeaturesTrainToTheTwoMostImportantOrthogonal) {
+  // Reduced form of Elhage et al.'s dense case: with every feature present, the two
+  // most important of five get orthogonal directions and the rest none.
+  SuperpositionConfig c;
+  c.sparsity = {0.0};
+  c.instances = 2, c.steps = 1500, c.batch = 256, c.lr = 1e-2, c.checkpoints = 2;
+  SuperpositionTask task(c);
+  NamedTensors params = task.parameters();
+  Optimizer opt(c.trainer_config().optim, params);
+  for (int64_t s = 0; s < c.steps; ++s) {
+    Metrics m;
+    task.loss(s, m).backward();
+    opt.step(c.lr);
+    opt.zero_grad();
+  }
+  for (int64_t i = 0; i < 2; ++i) {
+    Geometry g = classify_geometry(task.W()[i].detach());
+    EXPECT_EQ(g.name, "orthogonal2") << "instance " << i;
+    EXPECT_EQ(g.represented, (std::vector<int64_t>{0, 1}));
+  }
 }

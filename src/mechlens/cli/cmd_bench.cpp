@@ -1,6 +1,7 @@
 // mechlens bench engine --config gpt2-small --batch 2 --seq 20 --json
 #include "../../../bench/engine_bench.h"
 #include "../../../bench/patching_bench.h"
+#include "../../../bench/train_bench.h"
 #include "mechlens/cli/common.h"
 
 namespace mechlens::cli {
@@ -35,6 +36,20 @@ void add_bench(CLI::App& app) {
   patching->add_flag("--json", *as_json, "print one JSON line (the default output too)");
   patching->callback([p] {
     nlohmann::json j = bench::run_patching_bench(*p);
+    std::printf("%s\n", j.dump().c_str());
+  });
+
+  auto* tr = sub->add_subcommand("train", "a recipe's training loop: epochs or steps per second and its loss curve");
+  auto t = std::make_shared<bench::TrainBenchOptions>();
+  tr->add_option("--task", t->task, "grokking | induction");
+  tr->add_option("--p", t->p, "grokking: modulus");
+  tr->add_option("--frac-train", t->frac_train, "grokking: training fraction");
+  tr->add_option("--epochs", t->epochs, "grokking: epochs")->check(CLI::Range(1, 10000000));
+  tr->add_option("--steps", t->steps, "induction: steps")->check(CLI::Range(1, 10000000));
+  tr->add_option("--seed", t->seed, "seed");
+  tr->add_flag("--json", *as_json, "print one JSON line (the default output too)");
+  tr->callback([t] {
+    nlohmann::json j = bench::run_train_bench(*t);
     std::printf("%s\n", j.dump().c_str());
   });
 }

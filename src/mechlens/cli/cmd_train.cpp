@@ -1,4 +1,4 @@
-// mechlens train grokking|superposition|induction|addition ... --out RUN_DIR
+// mechlens train grokking|superposition|induction ... --out RUN_DIR
 // mechlens train RECIPE --resume RUN_DIR
 // Each recipe trains with the shared trainer, then runs its analyses over the
 // checkpoints and writes summary.json and report.html into the run folder.
@@ -8,6 +8,8 @@
 #include "mechlens/core/error.h"
 #include "mechlens/core/io.h"
 #include "mechlens/train/tasks/grokking.h"
+#include "mechlens/train/tasks/induction.h"
+#include "mechlens/train/tasks/superposition.h"
 
 namespace mechlens::cli {
 
@@ -33,6 +35,9 @@ void print_summary(const json& s) {
   std::printf("%s\n", s.dump(2).c_str());
 }
 
+template <class Config, class Run>
+void run_recipe(const Config& flags, const RunArgs& r, const char* name, Run run);
+
 void add_grokking(CLI::App* train) {
   auto* sub = train->add_subcommand("grokking", "modular addition (Nanda et al. 2023): grokking and its Fourier algorithm");
   auto c = std::make_shared<GrokkingConfig>();
@@ -54,16 +59,64 @@ void add_grokking(CLI::App* train) {
   sub->add_option("--checkpoints", c->checkpoints, "number of checkpoints (41)");
   sub->add_option("--checkpoint-schedule", c->checkpoint_schedule, "linear | log (linear)");
   sub->add_option("--save-every", c->save_every, "resume-state period in epochs (default: every 10 s)");
-  sub->callback([c, r] {
-    GrokkingConfig cfg = *c;
-    if (!r->resume.empty()) {
-      cfg = GrokkingConfig::from_json(resume_run(r->resume), join_path(r->resume, "config.json"));
-    } else {
-      cfg.validate("grokking");
-    }
-    const std::string dir = r->begin(cfg.to_json());
-    print_summary(run_grokking(cfg, dir, !r->resume.empty()));
-  });
+  sub->callback([c, r] { run_recipe(*c, *r, "grokking", run_grokking); });
+}
+
+// The shared shape of a recipe's callback: a new run from the flags, or the saved config.
+template <class Config, class Run>
+void run_recipe(const Config& flags, const RunArgs& r, const char* name, Run run) {
+  Config cfg = flags;
+  if (!r.resume.empty()) cfg = Config::from_json(resume_run(r.resume), join_path(r.resume, "config.json"));
+  else cfg.validate(name);
+  const std::string dir = r.begin(cfg.to_json());
+  print_summary(run(cfg, dir, !r.resume.empty()));
+}
+
+void add_induction(CLI::App* train) {
+  auto* sub = train->add_subcommand("induction", "2-layer attention-only model on repeated random tokens: induction heads");
+  auto c = std::make_shared<InductionConfig>();
+  auto r = std::make_shared<RunArgs>();
+  r->add_to(sub);
+  sub->add_option("--layers", c->layers, "attention-only layers (2; 1 is the control without a phase change)");
+  sub->add_option("--d-model", c->d_model, "residual width (48)");
+  sub->add_option("--n-heads", c->n_heads, "heads per layer (4)");
+  sub->add_option("--vocab", c->vocab, "vocabulary (64)");
+  sub->add_option("--seq-len", c->seq_len, "sequence length (64)");
+  sub->add_option("--min-sub", c->min_sub, "shortest repeated block (8)");
+  sub->add_option("--max-sub", c->max_sub, "longest repeated block (seq_len / 2)");
+  sub->add_option("--batch", c->batch, "sequences per step (64)");
+  sub->add_option("--steps", c->steps, "steps (1500)");
+  sub->add_option("--lr", c->lr, "AdamW learning rate (3e-3)");
+  sub->add_option("--weight-decay", c->weight_decay, "AdamW weight decay (0.01)");
+  sub->add_option("--seed", c->seed, "seed of the init and the data (1)");
+  sub->add_option("--eval-every", c->eval_every, "head-score period in steps (50)");
+  sub->add_option("--checkpoints", c->checkpoints, "number of checkpoints (31)");
+  sub->add_option("--checkpoint-schedule", c->checkpoint_schedule, "linear | log (linear)");
+  sub->add_option("--save-every", c->save_every, "resume-state period in steps (default: every 10 s)");
+  sub->callback([c, r] { run_recipe(*c, *r, "induction", run_induction); });
+}
+
+void add_superposition(CLI::App* train) {
+  auto* sub = train->add_subcommand("superposition", "toy models of superposition (Elhage et al. 2022), many instances at once");
+  auto c = std::make_shared<SuperpositionConfig>();
+  auto r = std::make_shared<RunArgs>();
+  r->add_to(sub);
+  sub->add_option("--features", c->features, "features (5)");
+  sub->add_option("--hidden", c->hidden, "hidden dimensions (2)");
+  sub->add_option("--sparsity", c->sparsity, "sparsities S = 1 - feature probability, each trained --instances times")
+      ->delimiter(',');
+  sub->add_option("--instances", c->instances, "instances per sparsity (10)");
+  sub->add_option("--importance-decay", c->importance_decay, "importance of feature i = decay^i (0.9)");
+  sub->add_flag("!--no-relu", c->relu, "the linear model x' = W^T W x + b (the control)");
+  sub->add_flag("--phase-diagram", c->phase_diagram, "2 features in 1 dimension over a sparsity x importance grid");
+  sub->add_option("--batch", c->batch, "batch (1024)");
+  sub->add_option("--steps", c->steps, "steps (10000)");
+  sub->add_option("--lr", c->lr, "AdamW learning rate (1e-3)");
+  sub->add_option("--seed", c->seed, "seed (0)");
+  sub->add_option("--checkpoints", c->checkpoints, "number of checkpoints (11)");
+  sub->add_option("--checkpoint-schedule", c->checkpoint_schedule, "linear | log (log)");
+  sub->add_option("--save-every", c->save_every, "resume-state period in steps (default: every 10 s)");
+  sub->callback([c, r] { run_recipe(*c, *r, "superposition", run_superposition); });
 }
 
 }  // namespace
@@ -72,17 +125,21 @@ void add_train(CLI::App& app) {
   auto* train = app.add_subcommand("train", "train a toy model with a recipe; writes a run folder");
   train->require_subcommand(1);
   add_grokking(train);
+  add_induction(train);
+  add_superposition(train);
 }
 
 void add_analyze(CLI::App& app) {
   auto* sub = app.add_subcommand("analyze", "re-run a recipe's analyses over a run folder's checkpoints");
   auto recipe = std::make_shared<std::string>();
   auto dir = std::make_shared<std::string>();
-  sub->add_option("recipe", *recipe, "grokking")->required();
+  sub->add_option("recipe", *recipe, "grokking | induction | superposition")->required();
   sub->add_option("run_dir", *dir, "run folder")->required();
   sub->callback([recipe, dir] {
     if (*recipe == "grokking") return print_summary(analyze_grokking(*dir));
-    throw Error("analyze: unknown recipe " + *recipe + " (grokking)");
+    if (*recipe == "induction") return print_summary(analyze_induction(*dir));
+    if (*recipe == "superposition") return print_summary(analyze_superposition(*dir));
+    throw Error("analyze: unknown recipe " + *recipe + " (grokking | induction | superposition)");
   });
 }
 
