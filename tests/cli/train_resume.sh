@@ -13,13 +13,17 @@ fail=0
 "$BIN" "${ARGS[@]}" --out "$T/a" >/dev/null 2>"$T/a.log" || { echo "FAIL: uninterrupted run"; cat "$T/a.log"; exit 1; }
 
 kills=0
-"$BIN" "${ARGS[@]}" --out "$T/b" >/dev/null 2>"$T/b.log" &
-pid=$!
-# Wait for the first saved state, then kill at an arbitrary later moment.
-for _ in $(seq 1 400); do [ -f "$T/b/state.safetensors" ] && break; sleep 0.02; done
-sleep 0.$((RANDOM % 5 + 1))
-if kill -9 $pid 2>/dev/null; then kills=1; fi
-wait $pid 2>/dev/null
+for attempt in 1 2 3; do
+  rm -rf "$T/b"
+  "$BIN" "${ARGS[@]}" --out "$T/b" >/dev/null 2>"$T/b.log" &
+  pid=$!
+  # Wait for the first saved state, then kill at an arbitrary later moment.
+  for _ in $(seq 1 400); do [ -f "$T/b/state.safetensors" ] && break; sleep 0.02; done
+  sleep 0.$((RANDOM % 3))$((RANDOM % 10))
+  if kill -9 $pid 2>/dev/null; then kills=1; fi
+  wait $pid 2>/dev/null
+  [ $kills -eq 1 ] && break
+done
 # Kill the resumed run once more, then let it finish.
 if [ $kills -eq 1 ]; then
   "$BIN" train grokking --resume "$T/b" >/dev/null 2>>"$T/b.log" &
