@@ -14,6 +14,7 @@
 #include "mechlens/train/optimizer.h"
 #include "mechlens/train/python_random.h"
 #include "mechlens/train/schedule.h"
+#include "mechlens/train/tasks/addition.h"
 #include "mechlens/train/tasks/grokking.h"
 #include "mechlens/train/tasks/superposition.h"
 #include "test_util.h"
@@ -346,4 +347,24 @@ TEST(Superposition, DenseFeaturesTrainToTheTwoMostImportantOrthogonal) {
     EXPECT_EQ(g.name, "orthogonal2") << "instance " << i;
     EXPECT_EQ(g.represented, (std::vector<int64_t>{0, 1}));
   }
+}
+
+TEST(Addition, BatchesAreCorrectSumsAndStepDeterministic) {
+  AdditionConfig c;
+  at::Tensor t = addition_batch(c, 0, 7, 32);
+  ASSERT_EQ(t.sizes(), (std::vector<int64_t>{32, 18}));
+  EXPECT_TRUE(at::equal(t, addition_batch(c, 0, 7, 32)));  // a resumed run sees the same batch
+  EXPECT_FALSE(at::equal(t, addition_batch(c, 0, 8, 32)));
+  for (int64_t r = 0; r < 32; ++r) {
+    auto num = [&](int64_t from, int64_t n) {
+      int64_t v = 0;
+      for (int64_t i = 0; i < n; ++i) v = v * 10 + t[r][from + i].item<int64_t>();
+      return v;
+    };
+    EXPECT_EQ(t[r][5].item<int64_t>(), 10);   // '+'
+    EXPECT_EQ(t[r][11].item<int64_t>(), 11);  // '='
+    EXPECT_EQ(num(0, 5) + num(6, 5), num(12, 6));
+  }
+  EXPECT_EQ(answer_digit_name(c, 0), "c5");
+  EXPECT_EQ(answer_digit_name(c, 5), "c0");
 }

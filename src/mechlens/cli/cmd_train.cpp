@@ -1,4 +1,4 @@
-// mechlens train grokking|superposition|induction ... --out RUN_DIR
+// mechlens train grokking|superposition|induction|addition ... --out RUN_DIR
 // mechlens train RECIPE --resume RUN_DIR
 // Each recipe trains with the shared trainer, then runs its analyses over the
 // checkpoints and writes summary.json and report.html into the run folder.
@@ -7,6 +7,7 @@
 #include "mechlens/cli/common.h"
 #include "mechlens/core/error.h"
 #include "mechlens/core/io.h"
+#include "mechlens/train/tasks/addition.h"
 #include "mechlens/train/tasks/grokking.h"
 #include "mechlens/train/tasks/induction.h"
 #include "mechlens/train/tasks/superposition.h"
@@ -119,6 +120,24 @@ void add_superposition(CLI::App* train) {
   sub->callback([c, r] { run_recipe(*c, *r, "superposition", run_superposition); });
 }
 
+void add_addition(CLI::App* train) {
+  auto* sub = train->add_subcommand("addition", "n-digit addition: a separate phase change per answer digit");
+  auto c = std::make_shared<AdditionConfig>();
+  auto r = std::make_shared<RunArgs>();
+  r->add_to(sub);
+  sub->add_option("--digits", c->digits, "digits per operand (5)");
+  sub->add_option("--batch", c->batch, "sums per step (64)");
+  sub->add_option("--steps", c->steps, "steps (3000)");
+  sub->add_option("--lr", c->lr, "AdamW learning rate (1e-3)");
+  sub->add_option("--weight-decay", c->weight_decay, "AdamW weight decay (1.0)");
+  sub->add_option("--seed", c->seed, "seed of the init and the data (0)");
+  sub->add_option("--eval-every", c->eval_every, "test evaluation period in steps (50)");
+  sub->add_option("--checkpoints", c->checkpoints, "number of checkpoints (31)");
+  sub->add_option("--checkpoint-schedule", c->checkpoint_schedule, "linear | log (linear)");
+  sub->add_option("--save-every", c->save_every, "resume-state period in steps (default: every 10 s)");
+  sub->callback([c, r] { run_recipe(*c, *r, "addition", run_addition); });
+}
+
 }  // namespace
 
 void add_train(CLI::App& app) {
@@ -127,19 +146,21 @@ void add_train(CLI::App& app) {
   add_grokking(train);
   add_induction(train);
   add_superposition(train);
+  add_addition(train);
 }
 
 void add_analyze(CLI::App& app) {
   auto* sub = app.add_subcommand("analyze", "re-run a recipe's analyses over a run folder's checkpoints");
   auto recipe = std::make_shared<std::string>();
   auto dir = std::make_shared<std::string>();
-  sub->add_option("recipe", *recipe, "grokking | induction | superposition")->required();
+  sub->add_option("recipe", *recipe, "grokking | induction | superposition | addition")->required();
   sub->add_option("run_dir", *dir, "run folder")->required();
   sub->callback([recipe, dir] {
     if (*recipe == "grokking") return print_summary(analyze_grokking(*dir));
     if (*recipe == "induction") return print_summary(analyze_induction(*dir));
     if (*recipe == "superposition") return print_summary(analyze_superposition(*dir));
-    throw Error("analyze: unknown recipe " + *recipe + " (grokking | induction | superposition)");
+    if (*recipe == "addition") return print_summary(analyze_addition(*dir));
+    throw Error("analyze: unknown recipe " + *recipe + " (grokking | induction | superposition | addition)");
   });
 }
 

@@ -9,7 +9,9 @@
 #include "mechlens/loading/load_model.h"
 #include "mechlens/train/metrics_store.h"
 #include "mechlens/train/python_random.h"
+#include "mechlens/train/curves.h"
 #include "mechlens/train/report.h"
+#include "mechlens/train/tasks/authors_init.h"
 
 namespace mechlens {
 
@@ -79,34 +81,7 @@ TrainerConfig GrokkingConfig::trainer_config() const {
   return t;
 }
 
-StateDict grokking_init(const GrokkingConfig& c) {
-  const int64_t d = c.d_model, h = c.n_heads, dh = c.d_model / c.n_heads, v = c.p + 1, m = c.d_mlp;
-  const double sd = std::sqrt(static_cast<double>(d)), sv = std::sqrt(static_cast<double>(v));
-  at::manual_seed(c.seed);
-  // The authors' creation order: embed, pos_embed, K, Q, V, O, W_in, b_in, W_out, b_out, unembed.
-  at::Tensor E = at::randn({d, v}) / sd, pos = at::randn({3, d}) / sd;
-  at::Tensor K = at::randn({h, dh, d}) / sd, Q = at::randn({h, dh, d}) / sd, V = at::randn({h, dh, d}) / sd;
-  at::Tensor O = at::randn({d, h * dh}) / sd;
-  at::Tensor W_in = at::randn({m, d}) / sd;
-  at::Tensor W_out = at::randn({d, m}) / sd;
-  at::Tensor U = at::randn({d, v}) / sv;
-  StateDict s;
-  s["embed.W_E"] = E.t().contiguous();
-  s["pos_embed.W_pos"] = pos;
-  s["blocks.0.attn.W_Q"] = Q.permute({0, 2, 1}).contiguous();
-  s["blocks.0.attn.W_K"] = K.permute({0, 2, 1}).contiguous();
-  s["blocks.0.attn.W_V"] = V.permute({0, 2, 1}).contiguous();
-  s["blocks.0.attn.W_O"] = O.t().reshape({h, dh, d}).contiguous();
-  s["blocks.0.attn.b_Q"] = at::zeros({h, dh}), s["blocks.0.attn.b_K"] = at::zeros({h, dh});
-  s["blocks.0.attn.b_V"] = at::zeros({h, dh}), s["blocks.0.attn.b_O"] = at::zeros({d});
-  s["blocks.0.mlp.W_in"] = W_in.t().contiguous();
-  s["blocks.0.mlp.b_in"] = at::zeros({m});
-  s["blocks.0.mlp.W_out"] = W_out.t().contiguous();
-  s["blocks.0.mlp.b_out"] = at::zeros({d});
-  s["unembed.W_U"] = U;
-  s["unembed.b_U"] = at::zeros({v});
-  return s;
-}
+StateDict grokking_init(const GrokkingConfig& c) { return authors_init(c.model_config(), c.seed); }
 
 ModularData modular_addition_data(int64_t p, double frac_train, uint64_t seed) {
   std::vector<int64_t> idx(p * p);
@@ -141,7 +116,7 @@ GrokkingTask::GrokkingTask(const GrokkingConfig& cfg)
     : cfg_(cfg), data_(modular_addition_data(cfg.p, cfg.frac_train, cfg.seed)) {
   model_ = std::make_unique<HookedTransformer>(cfg.model_config(), grokking_init(cfg), "none");
   // The authors' model has no attention or unembedding biases: they stay zero.
-  model_->set_requires_grad(true, {"blocks.0.attn.b_qkv", "blocks.0.attn.b_O", "unembed.b_U"});
+  model_->set_requires_grad(true, authors_frozen_biases(model_->cfg()));
 }
 
 namespace {
@@ -196,17 +171,6 @@ std::pair<at::Tensor, at::Tensor> run_all(HookedTransformer& model, const Modula
 double ce(const at::Tensor& logits, const at::Tensor& y) { return cross_entropy(logits, y, true).item<double>(); }
 double acc(const at::Tensor& logits, const at::Tensor& y) {
   return logits.argmax(-1).eq(y).to(at::kDouble).mean().item<double>();
-}
-
-json first_epoch_below(const std::vector<std::pair<int64_t, double>>& s, double th) {
-  for (auto [e, v] : s)
-    if (v < th) return e;
-  return nullptr;
-}
-json first_epoch_above(const std::vector<std::pair<int64_t, double>>& s, double th) {
-  for (auto [e, v] : s)
-    if (v >= th) return e;
-  return nullptr;
 }
 
 }  // namespace
@@ -274,7 +238,7 @@ json analyze_grokking(const std::string& run_dir) {
       {"recipe", "grokking"},
       {"config", cfg.to_json()},
       {"epochs_run", epochs_run},
-      {"grokking_epoch", first_epoch_below(test_curve, 0.1)},
+      {"grokking_epoch", first_below(test_curve, 0.1)},
       {"final",
        {{"train_loss", final_of("train_loss")},
         {"test_loss", final_of("test_loss")},
@@ -285,11 +249,11 @@ json analyze_grokking(const std::string& run_dir) {
       {"dead_neurons", final_kf.dead},
       {"sum_sq_weights_final", final_of("sum_sq_weights")},
       {"phase_boundaries",
-       {{"memorization_end", first_epoch_above(train["train_acc"], 0.99)},
-        {"restricted_loss_below_0.1", first_epoch_below(an["grokking.restricted_loss"], 0.1)},
-        {"test_loss_below_1", first_epoch_below(test_curve, 1.0)},
-        {"test_loss_below_0.1", first_epoch_below(test_curve, 0.1)},
-        {"test_loss_below_1e-3", first_epoch_below(test_curve, 1e-3)},
+       {{"memorization_end", first_at_least(train["train_acc"], 0.99)},
+        {"restricted_loss_below_0.1", first_below(an["grokking.restricted_loss"], 0.1)},
+        {"test_loss_below_1", first_below(test_curve, 1.0)},
+        {"test_loss_below_0.1", first_below(test_curve, 0.1)},
+        {"test_loss_below_1e-3", first_below(test_curve, 1e-3)},
         {"definitions",
          "memorization_end: first epoch with train accuracy >= 0.99; restricted_loss_below_0.1: first checkpoint "
          "whose restricted loss (key frequencies only) is < 0.1; test_loss_below_X: first evaluated epoch"}}},

@@ -7,7 +7,9 @@
 #include "mechlens/core/io.h"
 #include "mechlens/loading/load_model.h"
 #include "mechlens/train/metrics_store.h"
+#include "mechlens/train/curves.h"
 #include "mechlens/train/report.h"
+#include "mechlens/train/tasks/authors_init.h"
 
 namespace mechlens {
 
@@ -78,28 +80,7 @@ TrainerConfig InductionConfig::trainer_config() const {
   return t;
 }
 
-StateDict induction_init(const InductionConfig& c) {
-  const int64_t d = c.d_model, h = c.n_heads, dh = c.d_model / c.n_heads, v = c.vocab;
-  const double sd = std::sqrt(static_cast<double>(d)), sv = std::sqrt(static_cast<double>(v));
-  at::manual_seed(c.seed);
-  StateDict s;
-  s["embed.W_E"] = (at::randn({d, v}) / sd).t().contiguous();
-  s["pos_embed.W_pos"] = at::randn({c.seq_len, d}) / sd;
-  for (int l = 0; l < c.layers; ++l) {
-    const std::string p = "blocks." + std::to_string(l) + ".attn.";
-    at::Tensor K = at::randn({h, dh, d}) / sd, Q = at::randn({h, dh, d}) / sd, V = at::randn({h, dh, d}) / sd;
-    at::Tensor O = at::randn({d, h * dh}) / sd;
-    s[p + "W_Q"] = Q.permute({0, 2, 1}).contiguous();
-    s[p + "W_K"] = K.permute({0, 2, 1}).contiguous();
-    s[p + "W_V"] = V.permute({0, 2, 1}).contiguous();
-    s[p + "W_O"] = O.t().reshape({h, dh, d}).contiguous();
-    s[p + "b_Q"] = at::zeros({h, dh}), s[p + "b_K"] = at::zeros({h, dh}), s[p + "b_V"] = at::zeros({h, dh});
-    s[p + "b_O"] = at::zeros({d});
-  }
-  s["unembed.W_U"] = at::randn({d, v}) / sv;
-  s["unembed.b_U"] = at::zeros({v});
-  return s;
-}
+StateDict induction_init(const InductionConfig& c) { return authors_init(c.model_config(), c.seed); }
 
 RepeatBatch repeat_batch(const InductionConfig& c, uint64_t seed, int64_t step) {
   // One generator per (seed, step): a resumed run draws the very same batches.
@@ -117,10 +98,7 @@ RepeatBatch repeat_batch(const InductionConfig& c, uint64_t seed, int64_t step) 
 
 InductionTask::InductionTask(const InductionConfig& cfg) : cfg_(cfg) {
   model_ = std::make_unique<HookedTransformer>(cfg.model_config(), induction_init(cfg), "none");
-  std::vector<std::string> frozen{"unembed.b_U"};  // no biases, as the toy architecture
-  for (int l = 0; l < cfg.layers; ++l)
-    for (const char* n : {"attn.b_qkv", "attn.b_O"}) frozen.push_back("blocks." + std::to_string(l) + "." + n);
-  model_->set_requires_grad(true, frozen);
+  model_->set_requires_grad(true, authors_frozen_biases(model_->cfg()));  // no biases, as the toy architecture
 }
 
 at::Tensor InductionTask::loss(int64_t step, Metrics&) {
@@ -205,28 +183,18 @@ json analyze_induction(const std::string& run_dir) {
   // The phase change from the smoothed training loss.
   auto loss = store.series("train_loss");
   const int w = cfg.smooth;
-  std::vector<std::pair<int64_t, double>> sm;  // mean of steps [i, i + w), labelled i + w - 1
-  double acc = 0;
-  for (size_t i = 0; i < loss.size(); ++i) {
-    acc += loss[i].second;
-    if (i >= static_cast<size_t>(w)) acc -= loss[i - w].second;
-    if (i + 1 >= static_cast<size_t>(w)) sm.push_back({loss[i].first, acc / w});
-  }
-  json t50 = nullptr, steepest = nullptr, steepest_step = nullptr, plateau = nullptr, final_loss = nullptr;
+  Series sm = moving_average(loss, w);
+  json t50 = nullptr, plateau = nullptr, final_loss = nullptr;
+  auto [steepest, steepest_step] = steepest_drop(sm, w);
   if (!sm.empty()) {
     size_t at100 = 0;
     while (at100 + 1 < sm.size() && sm[at100].first < 100) ++at100;
     const double pl = sm[at100].second, fin = sm.back().second;
     plateau = pl, final_loss = fin;
-    for (size_t i = at100; i < sm.size(); ++i)
-      if (sm[i].second < 0.5 * (pl + fin)) {
-        if (pl - fin > 0.2) t50 = sm[i].first;  // a drop worth the name
-        break;
-      }
-    double best = -1e300;
-    for (size_t i = 0; i + w < sm.size(); ++i)
-      if (sm[i].second - sm[i + w].second > best) best = sm[i].second - sm[i + w].second, steepest_step = sm[i + w / 2].first;
-    if (best > -1e300) steepest = best;
+    // Halfway from the plateau to the final loss, after the plateau; null without a phase
+    // change (no fall of >= 0.2 nats within `smooth` steps).
+    if (!steepest.is_null() && steepest.get<double>() >= 0.2)
+      t50 = first_below(Series(sm.begin() + at100, sm.end()), 0.5 * (pl + fin));
   }
   json ind = json::array(), prev = json::array();
   for (int l = 0; l < cfg.layers; ++l) {
@@ -240,6 +208,7 @@ json analyze_induction(const std::string& run_dir) {
       {"plateau_loss", plateau},
       {"ln_vocab", std::log(static_cast<double>(cfg.vocab))},
       {"t50", t50},
+      {"phase_change", !t50.is_null()},
       {"steepest_drop", steepest},
       {"steepest_drop_step", steepest_step},
       {"final_loss", final_loss},
@@ -250,7 +219,7 @@ json analyze_induction(const std::string& run_dir) {
       {"repeat_loss", {{"first_half", last.first_half_loss}, {"second_half", last.second_half_loss}}},
       {"definitions",
        "smoothed loss: mean over `smooth` steps; plateau: smoothed loss at step 100; t50: first step after it where "
-       "the smoothed loss is below (plateau + final) / 2 (null without a drop of > 0.2 nats); steepest_drop: the "
+       "the smoothed loss is below (plateau + final) / 2 (null without a phase change: a steepest drop < 0.2 nats); steepest_drop: the "
        "largest fall of the smoothed loss over `smooth` steps"},
       {"published",
        {{"paper", "Olsson et al. 2022: a phase change (induction heads form, loss bump) early in training"},
