@@ -4,6 +4,7 @@
 #include "train_bench.h"
 
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -33,6 +34,9 @@ nlohmann::json curve(const MetricsStore& s, const std::string& name, int64_t eve
 
 nlohmann::json run_train_bench(const TrainBenchOptions& o) {
   const std::string dir = scratch();
+  // --profile FILE: a Chrome trace (chrome://tracing) of every ATen op of the run.
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> prof;
+  if (!o.profile.empty()) prof = std::make_unique<torch::autograd::profiler::RecordProfile>(o.profile);
   nlohmann::json j = {{"bench", "train"}, {"task", o.task}, {"threads", at::get_num_threads()}};
   try {
     if (o.task == "grokking") {
@@ -61,9 +65,11 @@ nlohmann::json run_train_bench(const TrainBenchOptions& o) {
       throw Error("bench train: --task must be grokking or induction");
     }
   } catch (...) {
+    prof.reset();
     fs::remove_all(dir);
     throw;
   }
+  prof.reset();
   fs::remove_all(dir);
   return j;
 }

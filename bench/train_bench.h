@@ -13,6 +13,7 @@ struct TrainBenchOptions {
   int64_t epochs = 200;  // grokking
   int64_t steps = 1500;  // induction
   uint64_t seed = 0;
+  std::string profile;  // Chrome trace of the ATen ops
 };
 
 nlohmann::json run_train_bench(const TrainBenchOptions& o);

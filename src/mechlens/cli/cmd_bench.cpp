@@ -47,6 +47,7 @@ void add_bench(CLI::App& app) {
   tr->add_option("--epochs", t->epochs, "grokking: epochs")->check(CLI::Range(1, 10000000));
   tr->add_option("--steps", t->steps, "induction: steps")->check(CLI::Range(1, 10000000));
   tr->add_option("--seed", t->seed, "seed");
+  tr->add_option("--profile", t->profile, "write a Chrome trace (chrome://tracing) of every ATen op to this file");
   tr->add_flag("--json", *as_json, "print one JSON line (the default output too)");
   tr->callback([t] {
     nlohmann::json j = bench::run_train_bench(*t);

@@ -73,32 +73,44 @@ void Attention::bind(const StateDict& sd, const at::Tensor& fused_w, const at::T
 }
 
 at::Tensor Attention::operator()(const at::Tensor& xq, const at::Tensor& xk, const at::Tensor& xv,
-                                 bool per_head_inputs, KVCacheEntry* kv, bool last_query_only) {
+                                 bool per_head_inputs, KVCacheEntry* kv, bool last_query_only,
+                                 const at::Tensor& q_given, const at::Tensor& kv_given) {
   const int64_t h = cfg->n_heads, kvh = cfg->kv_heads(), dh = cfg->d_head;
   const int64_t b = xq.size(0), p = xq.size(1);
   at::Tensor q, k, v;
   bool q_last = false;  // q holds the last position alone
-  if (!per_head_inputs && last_query_only) {
+  // split_with_sizes, not three slices: its backward is one concatenation, where slices
+  // would each zero-fill a full-size gradient and then add them up.
+  auto split = [&](const at::Tensor& fused, int64_t pos, bool with_q) {
+    std::vector<int64_t> sizes{kvh * dh, kvh * dh};
+    if (with_q) sizes.insert(sizes.begin(), h * dh);
+    auto parts = fused.split_with_sizes(sizes, -1);
+    const size_t o = with_q ? 1 : 0;
+    if (with_q) q = parts[0].view({b, pos, h, dh});
+    k = parts[o].view({b, p, kvh, dh}), v = parts[o + 1].view({b, p, kvh, dh});
+  };
+  if (kv_given.defined()) {
+    split(kv_given, p, false);
+    q = q_given.view({b, q_given.size(1), h, dh});
+    q_last = q_given.size(1) == 1 && p > 1;
+  } else if (!per_head_inputs && last_query_only) {
     q_last = true;
     // Keys and values at every position, the query only at the last one.
     const int64_t qd = h * dh;
-    at::Tensor kv_ = at::addmm(b_qkv.slice(0, qd), xq.reshape({b * p, -1}), W_qkv.slice(1, qd)).view({b, p, -1});
-    at::Tensor x_last = xq.select(1, p - 1);
-    q = hook_q(at::addmm(b_qkv.slice(0, 0, qd), x_last, W_qkv.slice(1, 0, qd)).view({b, 1, h, dh}));
-    k = hook_k(kv_.slice(2, 0, kvh * dh).view({b, p, kvh, dh}));
-    v = hook_v(kv_.slice(2, kvh * dh, 2 * kvh * dh).view({b, p, kvh, dh}));
+    auto Wp = W_qkv.split_with_sizes({qd, 2 * kvh * dh}, 1);
+    auto bp = b_qkv.split_with_sizes({qd, 2 * kvh * dh}, 0);
+    split(at::addmm(bp[1], xq.reshape({b * p, -1}), Wp[1]).view({b, p, -1}), p, false);
+    q = at::addmm(bp[0], xq.select(1, p - 1), Wp[0]).view({b, 1, h, dh});
   } else if (!per_head_inputs) {
     // Fast path: one GEMM for q, k and v; the hooks see views of its result.
-    at::Tensor qkv = at::addmm(b_qkv, xq.reshape({b * p, -1}), W_qkv).view({b, p, -1});
-    q = hook_q(qkv.slice(2, 0, h * dh).view({b, p, h, dh}));
-    k = hook_k(qkv.slice(2, h * dh, (h + kvh) * dh).view({b, p, kvh, dh}));
-    v = hook_v(qkv.slice(2, (h + kvh) * dh, (h + 2 * kvh) * dh).view({b, p, kvh, dh}));
+    split(at::addmm(b_qkv, xq.reshape({b * p, -1}), W_qkv).view({b, p, -1}), p, true);
   } else {
     // Inputs carry a head axis (use_split_qkv_input / use_attn_in).
-    q = hook_q(at::einsum("bphd,hdk->bphk", {xq, W_Q}) + b_Q);
-    k = hook_k(at::einsum("bphd,hdk->bphk", {xk, W_K}) + b_K);
-    v = hook_v(at::einsum("bphd,hdk->bphk", {xv, W_V}) + b_V);
+    q = at::einsum("bphd,hdk->bphk", {xq, W_Q}) + b_Q;
+    k = at::einsum("bphd,hdk->bphk", {xk, W_K}) + b_K;
+    v = at::einsum("bphd,hdk->bphk", {xv, W_V}) + b_V;
   }
+  q = hook_q(q), k = hook_k(k), v = hook_v(v);
   int64_t offset = 0;
   if (kv) {  // keys are cached before rotary, as TransformerLens does
     offset = kv->length();

@@ -49,8 +49,12 @@ struct Attention {
   // xq/xk/xv are [b, p, d_model], or [b, p, heads, d_model] when per_head_inputs.
   // With last_query_only the output holds only the last position ([b, 1, d_model]);
   // keys and values still cover every position.
+  // `q_given` ([b, p or 1, h d_head]) and `kv_given` ([b, p, 2 kvh d_head]), bias included,
+  // replace the projections when the caller computed them another way (embeddings folded
+  // into W_qkv).
   at::Tensor operator()(const at::Tensor& xq, const at::Tensor& xk, const at::Tensor& xv, bool per_head_inputs,
-                        KVCacheEntry* kv, bool last_query_only = false);
+                        KVCacheEntry* kv, bool last_query_only = false, const at::Tensor& q_given = {},
+                        const at::Tensor& kv_given = {});
   // W_qkv / b_qkv are the fused storage that sd's W_Q, W_K, W_V, b_Q, b_K, b_V are views of.
   void bind(const StateDict& sd, const at::Tensor& fused_w, const at::Tensor& fused_b);
 

@@ -90,7 +90,8 @@ struct HookedTransformer::Block {
   }
 
   // With `last`, everything after the keys and values is computed at the last position only.
-  at::Tensor forward(const at::Tensor& resid, KVCacheEntry* kv, bool last = false) {
+  at::Tensor forward(const at::Tensor& resid, KVCacheEntry* kv, bool last = false, const at::Tensor& q = {},
+                     const at::Tensor& kv_in = {}) {
     at::Tensor resid_pre = hook_resid_pre(resid);
     at::Tensor attn_out;
     if (per_head_inputs()) {
@@ -109,7 +110,7 @@ struct HookedTransformer::Block {
       attn_out = hook_attn_out(attn(ln1(q_in), ln1(k_in), ln1(v_in), true, kv, last));
     } else {
       at::Tensor x = ln1(resid_pre);
-      attn_out = hook_attn_out(attn(x, x, x, false, kv, last));
+      attn_out = hook_attn_out(attn(x, x, x, false, kv, last, q, kv_in));
     }
     if (last) resid_pre = resid_pre.slice(1, resid_pre.size(1) - 1, resid_pre.size(1));
     if (cfg.attn_only) return hook_resid_post(resid_pre + attn_out);
@@ -282,7 +283,7 @@ at::Tensor HookedTransformer::forward(const at::Tensor& input, const ForwardOpti
   KVCache* kv = opts.kv_cache;
   if (kv && kv->layers.size() != static_cast<size_t>(cfg_.n_layers)) kv->layers.resize(cfg_.n_layers);
   const int64_t past = kv ? kv->length() : 0;
-  at::Tensor resid;
+  at::Tensor resid, q0, kv0;
   if (start == 0 && !opts.input_is_residual) {
     check_tokens(input, past);
     const int64_t b = input.size(0), p = input.size(1);
@@ -292,6 +293,21 @@ at::Tensor HookedTransformer::forward(const at::Tensor& input, const ForwardOpti
       at::Tensor pos = (*hook_pos_embed_)(W_pos_.slice(0, past, past + p).unsqueeze(0).expand({b, p, cfg_.d_model}));
       resid = resid + pos;
     }
+    const Block& b0 = *blocks_[0];
+    if (opts.fold_embeddings && stop > 0 && !kv && !cfg_.has_ln() && cfg_.positional_embedding_type == "standard" &&
+        !b0.per_head_inputs() && !hook_embed_->active() && !hook_pos_embed_->active() && !b0.hook_resid_pre.active()) {
+      // q only where it is needed (the last position when that is all the run computes).
+      const int64_t qd = static_cast<int64_t>(cfg_.n_heads) * cfg_.d_head;
+      auto W = fused_.at("blocks.0.attn.W_qkv").split_with_sizes({qd, 2 * cfg_.kv_heads() * cfg_.d_head}, 1);
+      auto bias = fused_.at("blocks.0.attn.b_qkv").split_with_sizes({qd, 2 * cfg_.kv_heads() * cfg_.d_head}, 0);
+      at::Tensor pos_rows = W_pos_.slice(0, past, past + p);
+      auto folded = [&](int i, const at::Tensor& t, const at::Tensor& prow) {  // [V, n] gathered + [p, n]
+        return at::embedding(at::matmul(W_E_, W[i]), t).add_(at::addmm(bias[i], prow, W[i]).unsqueeze(0));
+      };
+      kv0 = folded(1, tok, pos_rows);
+      const bool last_only = opts.last_position_only && stop == 1;
+      q0 = last_only ? folded(0, tok.slice(1, p - 1, p), pos_rows.slice(0, p - 1, p)) : folded(0, tok, pos_rows);
+    }
   } else {
     if (input.dim() != 3 || input.size(2) != cfg_.d_model)
       throw Error("start_at_layer needs a [batch, pos, d_model] residual stream");
@@ -300,7 +316,8 @@ at::Tensor HookedTransformer::forward(const at::Tensor& input, const ForwardOpti
   if (opts.last_position_only && (opts.stop_at_layer >= 0 || start >= stop))
     throw Error("last_position_only needs a run through the last layer");
   for (int l = start; l < stop; ++l)
-    resid = blocks_[l]->forward(resid, kv ? &kv->layers[l] : nullptr, opts.last_position_only && l == stop - 1);
+    resid = blocks_[l]->forward(resid, kv ? &kv->layers[l] : nullptr, opts.last_position_only && l == stop - 1,
+                                l == 0 ? q0 : at::Tensor(), l == 0 ? kv0 : at::Tensor());
   if (opts.stop_at_layer >= 0) return resid;
   return unembed(resid);
 }

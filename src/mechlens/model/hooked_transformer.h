@@ -43,6 +43,13 @@ struct ForwardOptions {
   // the last position (keys and values still see every position): logits are
   // [batch, 1, d_vocab_out]. For losses read at the last position (modular addition).
   bool last_position_only = false;
+  // For models without a first LayerNorm: compute layer 0's q, k, v as rows of
+  // (W_E W_qkv)[token] + (W_pos W_qkv)[pos] + b_qkv instead of (W_E[token] + W_pos[pos]) W_qkv,
+  // the same sum in another order (float rounding differs). Much cheaper when
+  // d_vocab << batch x pos, as in the toy recipes. Ignored when it does not apply (a
+  // LayerNorm, a KV cache, per-head inputs, hooks on hook_embed / hook_pos_embed /
+  // blocks.0.hook_resid_pre).
+  bool fold_embeddings = false;
 };
 
 struct ForwardHookSpec {

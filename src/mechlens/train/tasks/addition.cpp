@@ -97,7 +97,9 @@ at::Tensor addition_batch(const AdditionConfig& c, uint64_t seed, int64_t step, 
 
 at::Tensor per_digit_loss(HookedTransformer& m, const AdditionConfig& c, const at::Tensor& tokens) {
   const int64_t n = c.digits, first = 2 * n + 1;  // position of '=' predicts the first answer digit
-  at::Tensor logits = m.forward(tokens).slice(1, first, first + n + 1);  // [b, n + 1, 10]
+  ForwardOptions o;
+  o.fold_embeddings = true;
+  at::Tensor logits = m.forward(tokens, o).slice(1, first, first + n + 1);  // [b, n + 1, 10]
   at::Tensor target = tokens.slice(1, first + 1, first + n + 2);
   at::Tensor lp = at::log_softmax(logits.to(at::kDouble), -1);
   return -lp.gather(-1, target.unsqueeze(-1)).squeeze(-1).mean(0);

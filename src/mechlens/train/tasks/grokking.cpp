@@ -122,7 +122,7 @@ GrokkingTask::GrokkingTask(const GrokkingConfig& cfg)
 namespace {
 at::Tensor last_logits(HookedTransformer& m, const at::Tensor& x) {
   ForwardOptions o;
-  o.last_position_only = true;
+  o.last_position_only = true, o.fold_embeddings = true;
   return m.forward(x, o).select(1, 0);
 }
 }  // namespace
@@ -163,7 +163,7 @@ struct CheckpointResult {
 // Logits [p*p, p+1] and MLP activations [p*p, d_mlp] at the last position, every input.
 std::pair<at::Tensor, at::Tensor> run_all(HookedTransformer& model, const ModularData& d) {
   ForwardOptions o;
-  o.last_position_only = true;
+  o.last_position_only = true, o.fold_embeddings = true;
   auto [logits, cache] = model.run_with_cache(d.all_x, names_in({"blocks.0.mlp.hook_post"}), o);
   return {logits.select(1, 0), cache.at("blocks.0.mlp.hook_post").select(1, 0)};
 }

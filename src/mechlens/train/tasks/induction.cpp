@@ -103,7 +103,9 @@ InductionTask::InductionTask(const InductionConfig& cfg) : cfg_(cfg) {
 
 at::Tensor InductionTask::loss(int64_t step, Metrics&) {
   RepeatBatch b = repeat_batch(cfg_, cfg_.seed, step);
-  at::Tensor nll = HookedTransformer::per_token_loss(model_->forward(b.tokens), b.tokens);  // [B, S-1]
+  ForwardOptions o;
+  o.fold_embeddings = true;
+  at::Tensor nll = HookedTransformer::per_token_loss(model_->forward(b.tokens, o), b.tokens);  // [B, S-1]
   at::Tensor m = b.loss_mask.slice(1, 1).to(at::kFloat);
   return (nll * m).sum() / m.sum();
 }
