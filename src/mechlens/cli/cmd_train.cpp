@@ -1,4 +1,4 @@
-// mechlens train grokking|superposition|induction|addition ... --out RUN_DIR
+// mechlens train grokking|superposition|induction|addition|lm ... --out RUN_DIR
 // mechlens train RECIPE --resume RUN_DIR
 // Each recipe trains with the shared trainer, then runs its analyses over the
 // checkpoints and writes summary.json and report.html into the run folder.
@@ -10,6 +10,7 @@
 #include "mechlens/train/tasks/addition.h"
 #include "mechlens/train/tasks/grokking.h"
 #include "mechlens/train/tasks/induction.h"
+#include "mechlens/train/tasks/lm.h"
 #include "mechlens/train/tasks/superposition.h"
 
 namespace mechlens::cli {
@@ -138,6 +139,35 @@ void add_addition(CLI::App* train) {
   sub->callback([c, r] { run_recipe(*c, *r, "addition", run_addition); });
 }
 
+void add_lm(CLI::App* train) {
+  auto* sub = train->add_subcommand("lm", "a toy language model on a text corpus, with its own SentencePiece vocabulary");
+  auto c = std::make_shared<LmConfig>();
+  auto r = std::make_shared<RunArgs>();
+  r->add_to(sub);
+  sub->add_option("--corpus", c->corpus, "moby-dick | sotu | a UTF-8 text file (moby-dick)");
+  sub->add_option("--vocab", c->vocab, "SentencePiece vocabulary trained on the corpus (2048)");
+  sub->add_option("--layers", c->layers, "layers, 1..4 (1)");
+  sub->add_flag("--attn-only", c->attn_only, "attention-only blocks");
+  sub->add_option("--act", c->act, "MLP activation: gelu | solu (gelu)");
+  sub->add_option("--d-model", c->d_model, "residual width (128)");
+  sub->add_option("--n-heads", c->n_heads, "heads per layer (4)");
+  sub->add_option("--d-mlp", c->d_mlp, "MLP width (512)");
+  sub->add_option("--n-ctx", c->n_ctx, "context length (64)");
+  sub->add_option("--batch", c->batch, "sequences per step (32)");
+  sub->add_option("--steps", c->steps, "steps (3000)");
+  sub->add_option("--lr", c->lr, "peak AdamW learning rate, cosine to a tenth (1e-3)");
+  sub->add_option("--weight-decay", c->weight_decay, "AdamW weight decay (0.1)");
+  sub->add_option("--grad-clip", c->grad_clip, "gradient-norm clipping (1.0; 0 = off)");
+  sub->add_option("--warmup", c->warmup, "warm-up steps (100)");
+  sub->add_option("--repeat-frac", c->repeat_frac, "fraction of training windows that repeat a span of text (0)");
+  sub->add_option("--seed", c->seed, "seed of the init and the batches (0)");
+  sub->add_option("--eval-every", c->eval_every, "held-out evaluation period in steps (100)");
+  sub->add_option("--checkpoints", c->checkpoints, "number of checkpoints (16)");
+  sub->add_option("--checkpoint-schedule", c->checkpoint_schedule, "linear | log (log)");
+  sub->add_option("--save-every", c->save_every, "resume-state period in steps (default: every 10 s)");
+  sub->callback([c, r] { run_recipe(*c, *r, "lm", run_lm); });
+}
+
 }  // namespace
 
 void add_train(CLI::App& app) {
@@ -147,20 +177,22 @@ void add_train(CLI::App& app) {
   add_induction(train);
   add_superposition(train);
   add_addition(train);
+  add_lm(train);
 }
 
 void add_analyze(CLI::App& app) {
   auto* sub = app.add_subcommand("analyze", "re-run a recipe's analyses over a run folder's checkpoints");
   auto recipe = std::make_shared<std::string>();
   auto dir = std::make_shared<std::string>();
-  sub->add_option("recipe", *recipe, "grokking | induction | superposition | addition")->required();
+  sub->add_option("recipe", *recipe, "grokking | induction | superposition | addition | lm")->required();
   sub->add_option("run_dir", *dir, "run folder")->required();
   sub->callback([recipe, dir] {
     if (*recipe == "grokking") return print_summary(analyze_grokking(*dir));
     if (*recipe == "induction") return print_summary(analyze_induction(*dir));
     if (*recipe == "superposition") return print_summary(analyze_superposition(*dir));
     if (*recipe == "addition") return print_summary(analyze_addition(*dir));
-    throw Error("analyze: unknown recipe " + *recipe + " (grokking | induction | superposition | addition)");
+    if (*recipe == "lm") return print_summary(analyze_lm(*dir));
+    throw Error("analyze: unknown recipe " + *recipe + " (grokking | induction | superposition | addition | lm)");
   });
 }
 

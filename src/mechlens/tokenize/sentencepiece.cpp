@@ -1,8 +1,12 @@
 #include "mechlens/tokenize/sentencepiece.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
@@ -289,6 +293,58 @@ std::string SentencePieceTokenizer::decode(const std::vector<int64_t>& ids) cons
   }
   flush();
   return out;
+}
+
+void train_sentencepiece(const std::string& text_file, const std::string& model_prefix, int vocab_size,
+                         const std::string& model_type) {
+  if (vocab_size < 16) throw Error("a SentencePiece vocabulary needs at least 16 pieces");
+  if (model_type != "bpe" && model_type != "unigram") throw Error("SentencePiece model type must be bpe or unigram");
+  // SentencePiece's trainer runs in its own small process (build/mechlens_spm_train,
+  // linked with libsentencepiece_train and not with libtorch): in this process it would
+  // meet libtorch's protobuf, and behind RTLD_DEEPBIND its logging crashes.
+  std::string bin = exe_dir() + "/mechlens_spm_train";
+  if (const char* env = std::getenv("MECHLENS_SPM_TRAIN")) bin = env;
+  if (::access(bin.c_str(), X_OK) != 0) throw Error("cannot run the SentencePiece trainer " + bin);
+  // Deterministic: every sentence, in file order, one thread; byte fallback so any text
+  // encodes; <unk> 0, <s> 1, </s> 2 as LLaMA's tokenizer.model.
+  std::vector<std::string> args = {bin,
+                                   "--input=" + text_file,
+                                   "--model_prefix=" + model_prefix,
+                                   "--vocab_size=" + std::to_string(vocab_size),
+                                   "--model_type=" + model_type,
+                                   "--character_coverage=1.0",
+                                   "--byte_fallback=true",
+                                   "--num_threads=1",
+                                   "--input_sentence_size=0",
+                                   "--shuffle_input_sentence=false",
+                                   "--max_sentence_length=100000",
+                                   "--unk_id=0",
+                                   "--bos_id=1",
+                                   "--eos_id=2",
+                                   "--pad_id=-1",
+                                   "--minloglevel=2"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string log = model_prefix + ".log";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid;
+  int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw Error("cannot start the SentencePiece trainer " + bin);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  std::string out = file_exists(log) ? read_file(log) : "";
+  ::unlink(log.c_str());
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    const size_t nl = out.rfind('\n');
+    fail(text_file, "SentencePiece training failed: " + (nl == std::string::npos ? out : out.substr(nl + 1)));
+  }
 }
 
 }  // namespace mechlens

@@ -43,4 +43,9 @@ class SentencePieceTokenizer : public Tokenizer {
   std::string path_;
 };
 
+// Trains a SentencePiece model (model_prefix + ".model") on a UTF-8 text file, one
+// sentence per line, with SentencePiece's own trainer. Throws Error naming the file.
+void train_sentencepiece(const std::string& text_file, const std::string& model_prefix, int vocab_size,
+                         const std::string& model_type = "bpe");
+
 }  // namespace mechlens
