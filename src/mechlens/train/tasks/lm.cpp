@@ -176,10 +176,16 @@ LmTask::LmTask(const LmConfig& cfg, const std::string& run_dir) : cfg_(cfg), run
 at::Tensor LmTask::loss(int64_t step, Metrics& m) {
   auto g = at::make_generator<at::CPUGeneratorImpl>(cfg_.seed * 1000003ULL + static_cast<uint64_t>(step) * 7919ULL + 3);
   at::Tensor start = at::randint(data_.train.size(0) - cfg_.n_ctx, {cfg_.batch, 1}, g, at::kLong);
-  at::Tensor pos = at::arange(cfg_.n_ctx, at::kLong);
-  // Repeating windows read positions 0 .. n/2 - 1 twice: [X X] with X real text.
+  const int64_t n = cfg_.n_ctx;
+  at::Tensor pos = at::arange(n, at::kLong).unsqueeze(0);
+  // Repeating windows: [prefix | X | X | suffix], all corpus text, with the length L of X
+  // and its offset P random per window, so that no fixed-offset (positional) head can
+  // do the copying: only induction can.
   at::Tensor rep = at::rand({cfg_.batch, 1}, g) < cfg_.repeat_frac;
-  at::Tensor offs = at::where(rep, pos.remainder(cfg_.n_ctx / 2), pos);
+  at::Tensor L = at::randint(std::min<int64_t>(8, n / 2), n / 2 + 1, {cfg_.batch, 1}, g, at::kLong);
+  at::Tensor P = (at::rand({cfg_.batch, 1}, g) * (n - 2 * L + 1)).floor().to(at::kLong);
+  at::Tensor second = rep & (pos >= P + L) & (pos < P + 2 * L);
+  at::Tensor offs = at::where(second, pos - L, pos);
   at::Tensor tokens = data_.train.index_select(0, (start + offs).reshape(-1)).view({cfg_.batch, cfg_.n_ctx});
   return HookedTransformer::loss(model_->forward(tokens), tokens);
 }

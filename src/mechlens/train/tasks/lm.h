@@ -25,10 +25,9 @@ struct LmConfig {
   int64_t n_ctx = 64, batch = 32, steps = 3000;
   double lr = 1e-3, weight_decay = 0.1, grad_clip = 1.0;
   int64_t warmup = 100;
-  // The fraction of training windows whose second half repeats their first half (a span
-  // of corpus text, then the same span again), to give induction something to learn.
-  // Held-out windows are always plain text. (0.25 and 0.5 did not make induction heads
-  // form within 3,000 steps here; see the README.)
+  // The fraction of training windows in which a span of corpus text is repeated at once
+  // ([prefix | X | X | suffix], |X| and its offset random), to give induction something
+  // to learn. Held-out windows are always plain text.
   double repeat_frac = 0.0;
   uint64_t seed = 0;
   int64_t eval_every = 100;
