@@ -33,6 +33,14 @@ struct RunArgs {
   }
 };
 
+// --checkpoints, --checkpoint-schedule, --save-every: every recipe's, with its defaults shown.
+template <class Config>
+void add_checkpoint_options(CLI::App* sub, Config& c, const std::string& unit) {
+  sub->add_option("--checkpoints", c.checkpoints, "number of checkpoints")->capture_default_str();
+  sub->add_option("--checkpoint-schedule", c.checkpoint_schedule, "linear | log")->capture_default_str();
+  sub->add_option("--save-every", c.save_every, "resume-state period in " + unit + " (default: every 10 s)");
+}
+
 void print_summary(const json& s) {
   std::printf("%s\n", s.dump(2).c_str());
 }
@@ -58,9 +66,7 @@ void add_grokking(CLI::App* train) {
   sub->add_option("--n-heads", c->n_heads, "attention heads (4)");
   sub->add_option("--d-mlp", c->d_mlp, "MLP width (512)");
   sub->add_flag("!--float32-loss", c->float64_loss, "cross-entropy in float32 (default float64, as the authors)");
-  sub->add_option("--checkpoints", c->checkpoints, "number of checkpoints (41)");
-  sub->add_option("--checkpoint-schedule", c->checkpoint_schedule, "linear | log (linear)");
-  sub->add_option("--save-every", c->save_every, "resume-state period in epochs (default: every 10 s)");
+  add_checkpoint_options(sub, *c, "epochs");
   sub->callback([c, r] { run_recipe(*c, *r, "grokking", run_grokking); });
 }
 
@@ -92,9 +98,7 @@ void add_induction(CLI::App* train) {
   sub->add_option("--weight-decay", c->weight_decay, "AdamW weight decay (0.01)");
   sub->add_option("--seed", c->seed, "seed of the init and the data (1)");
   sub->add_option("--eval-every", c->eval_every, "head-score period in steps (50)");
-  sub->add_option("--checkpoints", c->checkpoints, "number of checkpoints (31)");
-  sub->add_option("--checkpoint-schedule", c->checkpoint_schedule, "linear | log (linear)");
-  sub->add_option("--save-every", c->save_every, "resume-state period in steps (default: every 10 s)");
+  add_checkpoint_options(sub, *c, "steps");
   sub->callback([c, r] { run_recipe(*c, *r, "induction", run_induction); });
 }
 
@@ -115,9 +119,7 @@ void add_superposition(CLI::App* train) {
   sub->add_option("--steps", c->steps, "steps (10000)");
   sub->add_option("--lr", c->lr, "AdamW learning rate (1e-3)");
   sub->add_option("--seed", c->seed, "seed (0)");
-  sub->add_option("--checkpoints", c->checkpoints, "number of checkpoints (11)");
-  sub->add_option("--checkpoint-schedule", c->checkpoint_schedule, "linear | log (log)");
-  sub->add_option("--save-every", c->save_every, "resume-state period in steps (default: every 10 s)");
+  add_checkpoint_options(sub, *c, "steps");
   sub->callback([c, r] { run_recipe(*c, *r, "superposition", run_superposition); });
 }
 
@@ -133,9 +135,7 @@ void add_addition(CLI::App* train) {
   sub->add_option("--weight-decay", c->weight_decay, "AdamW weight decay (1.0)");
   sub->add_option("--seed", c->seed, "seed of the init and the data (0)");
   sub->add_option("--eval-every", c->eval_every, "test evaluation period in steps (50)");
-  sub->add_option("--checkpoints", c->checkpoints, "number of checkpoints (31)");
-  sub->add_option("--checkpoint-schedule", c->checkpoint_schedule, "linear | log (linear)");
-  sub->add_option("--save-every", c->save_every, "resume-state period in steps (default: every 10 s)");
+  add_checkpoint_options(sub, *c, "steps");
   sub->callback([c, r] { run_recipe(*c, *r, "addition", run_addition); });
 }
 
@@ -162,9 +162,7 @@ void add_lm(CLI::App* train) {
   sub->add_option("--repeat-frac", c->repeat_frac, "fraction of training windows that repeat a span of text (0)");
   sub->add_option("--seed", c->seed, "seed of the init and the batches (0)");
   sub->add_option("--eval-every", c->eval_every, "held-out evaluation period in steps (100)");
-  sub->add_option("--checkpoints", c->checkpoints, "number of checkpoints (16)");
-  sub->add_option("--checkpoint-schedule", c->checkpoint_schedule, "linear | log (log)");
-  sub->add_option("--save-every", c->save_every, "resume-state period in steps (default: every 10 s)");
+  add_checkpoint_options(sub, *c, "steps");
   sub->callback([c, r] { run_recipe(*c, *r, "lm", run_lm); });
 }
 

@@ -7,6 +7,7 @@
 #include "mechlens/loading/load_model.h"
 #include "mechlens/train/curves.h"
 #include "mechlens/train/metrics_store.h"
+#include "mechlens/train/recipe_config.h"
 #include "mechlens/train/report.h"
 #include "mechlens/train/tasks/authors_init.h"
 
@@ -28,10 +29,9 @@ void AdditionConfig::validate(const std::string& where) const {
 }
 
 json AdditionConfig::to_json() const {
-  return {{"recipe", "addition"}, {"digits", digits}, {"d_model", d_model}, {"n_heads", n_heads}, {"d_mlp", d_mlp},
-          {"batch", batch}, {"steps", steps}, {"lr", lr}, {"weight_decay", weight_decay}, {"betas", {beta1, beta2}},
-          {"warmup", warmup}, {"seed", seed}, {"eval_every", eval_every}, {"smooth", smooth},
-          {"checkpoint_schedule", checkpoint_schedule}, {"checkpoints", checkpoints}, {"save_every", save_every}};
+  return with_common_json(*this, {{"recipe", "addition"}, {"digits", digits}, {"d_model", d_model}, {"n_heads", n_heads}, {"d_mlp", d_mlp},
+          {"batch", batch}, {"steps", steps}, {"betas", {beta1, beta2}},
+          {"warmup", warmup}, {"eval_every", eval_every}, {"smooth", smooth}});
 }
 
 AdditionConfig AdditionConfig::from_json(const json& j, const std::string& where) {
@@ -43,18 +43,13 @@ AdditionConfig AdditionConfig::from_json(const json& j, const std::string& where
   c.d_mlp = json_get<int>(j, "d_mlp", where);
   c.batch = json_get<int64_t>(j, "batch", where);
   c.steps = json_get<int64_t>(j, "steps", where);
-  c.lr = json_get<double>(j, "lr", where);
-  c.weight_decay = json_get<double>(j, "weight_decay", where);
   auto b = json_get<std::vector<double>>(j, "betas", where);
   if (b.size() != 2) fail(where, "betas must hold 2 numbers");
   c.beta1 = b[0], c.beta2 = b[1];
   c.warmup = json_get<int64_t>(j, "warmup", where);
-  c.seed = json_get<uint64_t>(j, "seed", where);
   c.eval_every = json_get<int64_t>(j, "eval_every", where);
   c.smooth = json_get<int>(j, "smooth", where);
-  c.checkpoint_schedule = json_get<std::string>(j, "checkpoint_schedule", where);
-  c.checkpoints = json_get<int>(j, "checkpoints", where);
-  c.save_every = json_get_or<int64_t>(j, "save_every", 0, where);
+  read_common_json(c, j, where);
   c.validate(where);
   return c;
 }
@@ -69,18 +64,16 @@ ModelConfig AdditionConfig::model_config() const {
 }
 
 TrainerConfig AdditionConfig::trainer_config() const {
-  TrainerConfig t;
-  t.optim.kind = "adamw", t.optim.lr = lr, t.optim.weight_decay = weight_decay;
+  TrainerConfig t = common_trainer_config(*this, "addition");
   t.optim.beta1 = beta1, t.optim.beta2 = beta2;
-  t.warmup_steps = warmup, t.steps = steps, t.eval_every = eval_every, t.log_every = 250, t.save_every = save_every;
-  t.checkpoint_schedule = checkpoint_schedule, t.checkpoints = checkpoints, t.label = "addition";
+  t.warmup_steps = warmup, t.steps = steps, t.eval_every = eval_every, t.log_every = 250;
   return t;
 }
 
 std::string answer_digit_name(const AdditionConfig& cfg, int i) { return "c" + std::to_string(cfg.digits - i); }
 
 at::Tensor addition_batch(const AdditionConfig& c, uint64_t seed, int64_t step, int64_t batch) {
-  auto g = at::make_generator<at::CPUGeneratorImpl>(seed * 1000003ULL + static_cast<uint64_t>(step) * 7919ULL + 29);
+  auto g = step_generator(seed, step, 29);
   const int64_t n = c.digits;
   const int64_t top = static_cast<int64_t>(std::llround(std::pow(10.0, static_cast<double>(n))));
   at::Tensor a = at::randint(top, {batch}, g, at::kLong), b = at::randint(top, {batch}, g, at::kLong);

@@ -10,6 +10,7 @@
 #include "mechlens/train/metrics_store.h"
 #include "mechlens/train/python_random.h"
 #include "mechlens/train/curves.h"
+#include "mechlens/train/recipe_config.h"
 #include "mechlens/train/report.h"
 #include "mechlens/train/tasks/authors_init.h"
 
@@ -29,11 +30,9 @@ void GrokkingConfig::validate(const std::string& where) const {
 }
 
 json GrokkingConfig::to_json() const {
-  return {{"recipe", "grokking"}, {"p", p}, {"frac_train", frac_train}, {"seed", seed}, {"epochs", epochs},
-          {"lr", lr}, {"weight_decay", weight_decay}, {"betas", {beta1, beta2}}, {"warmup", warmup},
+  return with_common_json(*this, {{"recipe", "grokking"}, {"p", p}, {"frac_train", frac_train}, {"epochs", epochs}, {"betas", {beta1, beta2}}, {"warmup", warmup},
           {"eval_every", eval_every}, {"stop_test_loss", stop_test_loss}, {"d_model", d_model},
-          {"n_heads", n_heads}, {"d_mlp", d_mlp}, {"float64_loss", float64_loss},
-          {"checkpoint_schedule", checkpoint_schedule}, {"checkpoints", checkpoints}, {"save_every", save_every}};
+          {"n_heads", n_heads}, {"d_mlp", d_mlp}, {"float64_loss", float64_loss}});
 }
 
 GrokkingConfig GrokkingConfig::from_json(const json& j, const std::string& where) {
@@ -41,10 +40,7 @@ GrokkingConfig GrokkingConfig::from_json(const json& j, const std::string& where
   if (json_get_or<std::string>(j, "recipe", "", where) != "grokking") fail(where, "not a grokking run's config");
   c.p = json_get<int64_t>(j, "p", where);
   c.frac_train = json_get<double>(j, "frac_train", where);
-  c.seed = json_get<uint64_t>(j, "seed", where);
   c.epochs = json_get<int64_t>(j, "epochs", where);
-  c.lr = json_get<double>(j, "lr", where);
-  c.weight_decay = json_get<double>(j, "weight_decay", where);
   auto betas = json_get<std::vector<double>>(j, "betas", where);
   if (betas.size() != 2) fail(where, "betas must hold 2 numbers");
   c.beta1 = betas[0], c.beta2 = betas[1];
@@ -55,9 +51,7 @@ GrokkingConfig GrokkingConfig::from_json(const json& j, const std::string& where
   c.n_heads = json_get<int>(j, "n_heads", where);
   c.d_mlp = json_get<int>(j, "d_mlp", where);
   c.float64_loss = json_get<bool>(j, "float64_loss", where);
-  c.checkpoint_schedule = json_get<std::string>(j, "checkpoint_schedule", where);
-  c.checkpoints = json_get<int>(j, "checkpoints", where);
-  c.save_every = json_get_or<int64_t>(j, "save_every", 0, where);
+  read_common_json(c, j, where);
   c.validate(where);
   return c;
 }
@@ -72,12 +66,9 @@ ModelConfig GrokkingConfig::model_config() const {
 }
 
 TrainerConfig GrokkingConfig::trainer_config() const {
-  TrainerConfig t;
-  t.optim.kind = "adamw", t.optim.lr = lr, t.optim.weight_decay = weight_decay;
+  TrainerConfig t = common_trainer_config(*this, "grokking");
   t.optim.beta1 = beta1, t.optim.beta2 = beta2;
-  t.schedule = "constant", t.warmup_steps = warmup, t.steps = epochs;
-  t.checkpoint_schedule = checkpoint_schedule, t.checkpoints = checkpoints;
-  t.eval_every = eval_every, t.log_every = 100, t.save_every = save_every, t.label = "grokking";
+  t.schedule = "constant", t.warmup_steps = warmup, t.steps = epochs, t.eval_every = eval_every, t.log_every = 100;
   return t;
 }
 
@@ -196,9 +187,11 @@ json analyze_grokking(const std::string& run_dir) {
   at::Tensor y_tr = d.all_y.index_select(0, tr), y_te = d.all_y.index_select(0, te);
   for (int64_t s : steps) {
     const std::string dir = checkpoint_dir(run_dir, s);
-    auto model = load_model(dir);
+    // The final checkpoint was run above already.
+    std::unique_ptr<HookedTransformer> loaded = s == steps.back() ? nullptr : load_model(dir);
+    HookedTransformer* model = loaded ? loaded.get() : final_model.get();
     if (model->cfg().d_vocab != p + 1 || model->cfg().n_layers != 1) fail(dir, "checkpoint does not match config.json");
-    auto [logits, post] = run_all(*model, d);
+    auto [logits, post] = loaded ? run_all(*model, d) : std::make_pair(final_logits, final_post);
     Metrics m;
     m["train_loss"] = ce(logits.index_select(0, tr), y_tr);
     m["train_acc"] = acc(logits.index_select(0, tr), y_tr);

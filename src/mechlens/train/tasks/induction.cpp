@@ -8,6 +8,7 @@
 #include "mechlens/loading/load_model.h"
 #include "mechlens/train/metrics_store.h"
 #include "mechlens/train/curves.h"
+#include "mechlens/train/recipe_config.h"
 #include "mechlens/train/report.h"
 #include "mechlens/train/tasks/authors_init.h"
 
@@ -28,11 +29,10 @@ void InductionConfig::validate(const std::string& where) const {
 }
 
 json InductionConfig::to_json() const {
-  return {{"recipe", "induction"}, {"layers", layers}, {"d_model", d_model}, {"n_heads", n_heads},
+  return with_common_json(*this, {{"recipe", "induction"}, {"layers", layers}, {"d_model", d_model}, {"n_heads", n_heads},
           {"vocab", vocab}, {"seq_len", seq_len}, {"min_sub", min_sub}, {"max_sub", max_sub_len()},
-          {"batch", batch}, {"steps", steps}, {"lr", lr}, {"weight_decay", weight_decay},
-          {"betas", {beta1, beta2}}, {"seed", seed}, {"eval_every", eval_every}, {"smooth", smooth},
-          {"checkpoint_schedule", checkpoint_schedule}, {"checkpoints", checkpoints}, {"save_every", save_every}};
+          {"batch", batch}, {"steps", steps},
+          {"betas", {beta1, beta2}}, {"eval_every", eval_every}, {"smooth", smooth}});
 }
 
 InductionConfig InductionConfig::from_json(const json& j, const std::string& where) {
@@ -47,17 +47,12 @@ InductionConfig InductionConfig::from_json(const json& j, const std::string& whe
   c.max_sub = json_get<int64_t>(j, "max_sub", where);
   c.batch = json_get<int64_t>(j, "batch", where);
   c.steps = json_get<int64_t>(j, "steps", where);
-  c.lr = json_get<double>(j, "lr", where);
-  c.weight_decay = json_get<double>(j, "weight_decay", where);
   auto b = json_get<std::vector<double>>(j, "betas", where);
   if (b.size() != 2) fail(where, "betas must hold 2 numbers");
   c.beta1 = b[0], c.beta2 = b[1];
-  c.seed = json_get<uint64_t>(j, "seed", where);
   c.eval_every = json_get<int64_t>(j, "eval_every", where);
   c.smooth = json_get<int>(j, "smooth", where);
-  c.checkpoint_schedule = json_get<std::string>(j, "checkpoint_schedule", where);
-  c.checkpoints = json_get<int>(j, "checkpoints", where);
-  c.save_every = json_get_or<int64_t>(j, "save_every", 0, where);
+  read_common_json(c, j, where);
   c.validate(where);
   return c;
 }
@@ -72,11 +67,9 @@ ModelConfig InductionConfig::model_config() const {
 }
 
 TrainerConfig InductionConfig::trainer_config() const {
-  TrainerConfig t;
-  t.optim.kind = "adamw", t.optim.lr = lr, t.optim.weight_decay = weight_decay;
+  TrainerConfig t = common_trainer_config(*this, "induction");
   t.optim.beta1 = beta1, t.optim.beta2 = beta2;
-  t.steps = steps, t.eval_every = eval_every, t.log_every = 100, t.save_every = save_every;
-  t.checkpoint_schedule = checkpoint_schedule, t.checkpoints = checkpoints, t.label = "induction";
+  t.steps = steps, t.eval_every = eval_every, t.log_every = 100;
   return t;
 }
 
@@ -84,7 +77,7 @@ StateDict induction_init(const InductionConfig& c) { return authors_init(c.model
 
 RepeatBatch repeat_batch(const InductionConfig& c, uint64_t seed, int64_t step) {
   // One generator per (seed, step): a resumed run draws the very same batches.
-  auto g = at::make_generator<at::CPUGeneratorImpl>(seed * 1000003ULL + static_cast<uint64_t>(step) * 7919ULL + 17);
+  auto g = step_generator(seed, step, 17);
   const int64_t B = c.batch, S = c.seq_len;
   at::Tensor tokens = at::randint(c.vocab, {B, S}, g, at::kLong);
   at::Tensor L = at::randint(c.min_sub, c.max_sub_len() + 1, {B, 1}, g, at::kLong);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "mechlens/analysis/head_detect.h"
 #include "mechlens/core/error.h"
@@ -10,6 +11,7 @@
 #include "mechlens/tokenize/sentencepiece.h"
 #include "mechlens/train/corpus.h"
 #include "mechlens/train/metrics_store.h"
+#include "mechlens/train/recipe_config.h"
 #include "mechlens/train/report.h"
 
 namespace mechlens {
@@ -30,11 +32,10 @@ void LmConfig::validate(const std::string& where) const {
 }
 
 json LmConfig::to_json() const {
-  return {{"recipe", "lm"}, {"corpus", corpus}, {"vocab", vocab}, {"layers", layers}, {"attn_only", attn_only},
+  return with_common_json(*this, {{"recipe", "lm"}, {"corpus", corpus}, {"vocab", vocab}, {"layers", layers}, {"attn_only", attn_only},
           {"act", act}, {"d_model", d_model}, {"n_heads", n_heads}, {"d_mlp", d_mlp}, {"n_ctx", n_ctx},
-          {"batch", batch}, {"steps", steps}, {"lr", lr}, {"weight_decay", weight_decay}, {"grad_clip", grad_clip},
-          {"warmup", warmup}, {"repeat_frac", repeat_frac}, {"seed", seed}, {"eval_every", eval_every},
-          {"checkpoint_schedule", checkpoint_schedule}, {"checkpoints", checkpoints}, {"save_every", save_every}};
+          {"batch", batch}, {"steps", steps}, {"grad_clip", grad_clip},
+          {"warmup", warmup}, {"repeat_frac", repeat_frac}, {"eval_every", eval_every}});
 }
 
 LmConfig LmConfig::from_json(const json& j, const std::string& where) {
@@ -51,16 +52,11 @@ LmConfig LmConfig::from_json(const json& j, const std::string& where) {
   c.n_ctx = json_get<int64_t>(j, "n_ctx", where);
   c.batch = json_get<int64_t>(j, "batch", where);
   c.steps = json_get<int64_t>(j, "steps", where);
-  c.lr = json_get<double>(j, "lr", where);
-  c.weight_decay = json_get<double>(j, "weight_decay", where);
   c.grad_clip = json_get<double>(j, "grad_clip", where);
   c.warmup = json_get<int64_t>(j, "warmup", where);
   c.repeat_frac = json_get<double>(j, "repeat_frac", where);
-  c.seed = json_get<uint64_t>(j, "seed", where);
   c.eval_every = json_get<int64_t>(j, "eval_every", where);
-  c.checkpoint_schedule = json_get<std::string>(j, "checkpoint_schedule", where);
-  c.checkpoints = json_get<int>(j, "checkpoints", where);
-  c.save_every = json_get_or<int64_t>(j, "save_every", 0, where);
+  read_common_json(c, j, where);
   c.validate(where);
   return c;
 }
@@ -77,29 +73,29 @@ ModelConfig LmConfig::model_config() const {
 }
 
 TrainerConfig LmConfig::trainer_config() const {
-  TrainerConfig t;
-  t.optim.kind = "adamw", t.optim.lr = lr, t.optim.weight_decay = weight_decay, t.optim.beta2 = 0.99;
+  TrainerConfig t = common_trainer_config(*this, "lm");
+  t.optim.beta2 = 0.99;
   t.schedule = "cosine", t.warmup_steps = warmup, t.min_lr_frac = 0.1, t.grad_clip = grad_clip;
-  t.steps = steps, t.eval_every = eval_every, t.log_every = 100, t.save_every = save_every;
-  t.checkpoint_schedule = checkpoint_schedule, t.checkpoints = checkpoints, t.label = "lm";
+  t.steps = steps, t.eval_every = eval_every, t.log_every = 100;
   return t;
 }
 
 namespace {
 
-// GPT-2's init: N(0, 0.02^2), output projections scaled by 1 / sqrt(2 layers); zero biases.
+// GPT-2's init: weight matrices N(0, 0.02^2), output projections scaled by
+// 1 / sqrt(2 layers); zero biases, unit LayerNorm weights.
 StateDict lm_init(const ModelConfig& c, uint64_t seed) {
-  StateDict s = random_state_dict(c, seed);
   at::manual_seed(seed);
+  StateDict s;
   const double out_scale = 1.0 / std::sqrt(2.0 * c.n_layers);
-  for (auto& [n, t] : s) {
-    const bool matrix = n.find(".W_") != std::string::npos || n.rfind("embed.", 0) == 0 || n.rfind("pos_embed.", 0) == 0 ||
-                        n.rfind("unembed.W", 0) == 0;
-    if (!matrix) continue;
-    double sd = 0.02;
-    if (n.find("attn.W_O") != std::string::npos || n.find("mlp.W_out") != std::string::npos) sd *= out_scale;
-    t = at::randn(t.sizes()) * sd;
+  auto expected = expected_parameters(c);
+  std::map<std::string, std::vector<int64_t>> sorted(expected.begin(), expected.end());  // draw in name order
+  for (const auto& [n, shape] : sorted) {
+    if (n.find(".W_") == std::string::npos) continue;  // biases and norm weights: defaults below
+    const bool out = n.find("attn.W_O") != std::string::npos || n.find("mlp.W_out") != std::string::npos;
+    s[n] = at::randn(shape) * (out ? 0.02 * out_scale : 0.02);
   }
+  fill_missing_defaults(s, c);
   return s;
 }
 
@@ -174,7 +170,7 @@ LmTask::LmTask(const LmConfig& cfg, const std::string& run_dir) : cfg_(cfg), run
 }
 
 at::Tensor LmTask::loss(int64_t step, Metrics& m) {
-  auto g = at::make_generator<at::CPUGeneratorImpl>(cfg_.seed * 1000003ULL + static_cast<uint64_t>(step) * 7919ULL + 3);
+  auto g = step_generator(cfg_.seed, step, 3);
   at::Tensor start = at::randint(data_.train.size(0) - cfg_.n_ctx, {cfg_.batch, 1}, g, at::kLong);
   const int64_t n = cfg_.n_ctx;
   at::Tensor pos = at::arange(n, at::kLong).unsqueeze(0);

@@ -8,6 +8,7 @@
 #include "mechlens/core/io.h"
 #include "mechlens/loading/safetensors.h"
 #include "mechlens/train/metrics_store.h"
+#include "mechlens/train/recipe_config.h"
 #include "mechlens/train/report.h"
 
 namespace mechlens {
@@ -38,11 +39,9 @@ void SuperpositionConfig::validate(const std::string& where) const {
 }
 
 json SuperpositionConfig::to_json() const {
-  return {{"recipe", "superposition"}, {"features", features}, {"hidden", hidden}, {"sparsity", sparsity},
+  return with_common_json(*this, {{"recipe", "superposition"}, {"features", features}, {"hidden", hidden}, {"sparsity", sparsity},
           {"instances", instances}, {"importance_decay", importance_decay}, {"relu", relu},
-          {"phase_diagram", phase_diagram}, {"batch", batch}, {"steps", steps}, {"lr", lr},
-          {"weight_decay", weight_decay}, {"seed", seed}, {"checkpoint_schedule", checkpoint_schedule},
-          {"checkpoints", checkpoints}, {"save_every", save_every}};
+          {"phase_diagram", phase_diagram}, {"batch", batch}, {"steps", steps}});
 }
 
 SuperpositionConfig SuperpositionConfig::from_json(const json& j, const std::string& where) {
@@ -57,21 +56,14 @@ SuperpositionConfig SuperpositionConfig::from_json(const json& j, const std::str
   c.phase_diagram = json_get<bool>(j, "phase_diagram", where);
   c.batch = json_get<int64_t>(j, "batch", where);
   c.steps = json_get<int64_t>(j, "steps", where);
-  c.lr = json_get<double>(j, "lr", where);
-  c.weight_decay = json_get<double>(j, "weight_decay", where);
-  c.seed = json_get<uint64_t>(j, "seed", where);
-  c.checkpoint_schedule = json_get<std::string>(j, "checkpoint_schedule", where);
-  c.checkpoints = json_get<int>(j, "checkpoints", where);
-  c.save_every = json_get_or<int64_t>(j, "save_every", 0, where);
+  read_common_json(c, j, where);
   c.validate(where);
   return c;
 }
 
 TrainerConfig SuperpositionConfig::trainer_config() const {
-  TrainerConfig t;
-  t.optim.kind = "adamw", t.optim.lr = lr, t.optim.weight_decay = weight_decay;
-  t.steps = steps, t.eval_every = std::max<int64_t>(1, steps / 20), t.log_every = 1000, t.save_every = save_every;
-  t.checkpoint_schedule = checkpoint_schedule, t.checkpoints = checkpoints, t.label = "superposition";
+  TrainerConfig t = common_trainer_config(*this, "superposition");
+  t.steps = steps, t.eval_every = std::max<int64_t>(1, steps / 20), t.log_every = 1000;
   return t;
 }
 
@@ -117,7 +109,7 @@ SuperpositionTask::SuperpositionTask(const SuperpositionConfig& cfg) : cfg_(cfg)
 }
 
 at::Tensor SuperpositionTask::batch(uint64_t seed, int64_t step, int64_t n) const {
-  auto g = at::make_generator<at::CPUGeneratorImpl>(seed * 1000003ULL + static_cast<uint64_t>(step) * 7919ULL + 5);
+  auto g = step_generator(seed, step, 5);
   const int64_t I = W_.size(0), F = W_.size(1);
   at::Tensor feat = at::rand({n, I, F}, g);
   at::Tensor keep = at::rand({n, I, F}, g) <= prob_.view({1, I, 1});
