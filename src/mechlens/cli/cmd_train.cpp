@@ -160,6 +160,8 @@ void add_lm(CLI::App* train) {
   sub->add_option("--grad-clip", c->grad_clip, "gradient-norm clipping (1.0; 0 = off)");
   sub->add_option("--warmup", c->warmup, "warm-up steps (100)");
   sub->add_option("--repeat-frac", c->repeat_frac, "fraction of training windows that repeat a span of text (0)");
+  sub->add_option("--random-repeat-frac", c->random_repeat_frac,
+                  "fraction of training windows of <s> + X + X, X random pieces (0): a curriculum for induction");
   sub->add_option("--seed", c->seed, "seed of the init and the batches (0)");
   sub->add_option("--eval-every", c->eval_every, "held-out evaluation period in steps (100)");
   add_checkpoint_options(sub, *c, "steps");

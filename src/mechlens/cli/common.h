@@ -56,5 +56,6 @@ void add_lens(CLI::App& app);
 void add_init(CLI::App& app);
 void add_train(CLI::App& app);
 void add_analyze(CLI::App& app);
+void add_scope(CLI::App& app);
 
 }  // namespace mechlens::cli

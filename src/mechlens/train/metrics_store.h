@@ -5,19 +5,21 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-struct sqlite3;
-
 namespace mechlens {
+
+class SqliteDb;
 
 class MetricsStore {
  public:
-  // Opens (creating the file and tables if needed); throws Error naming the file.
-  explicit MetricsStore(const std::string& path);
+  // Opens (creating the file and tables if needed, unless read-only); throws Error
+  // naming the file.
+  explicit MetricsStore(const std::string& path, bool readonly = false);
   ~MetricsStore();
   MetricsStore(const MetricsStore&) = delete;
   MetricsStore& operator=(const MetricsStore&) = delete;
@@ -44,9 +46,8 @@ class MetricsStore {
   std::optional<std::string> meta(const std::string& key) const;
 
  private:
-  void exec(const std::string& sql) const;
   std::string path_;
-  sqlite3* db_ = nullptr;
+  std::unique_ptr<SqliteDb> db_;
   std::vector<std::tuple<int64_t, std::string, double>> pending_;
 };
 

@@ -28,6 +28,7 @@ void LmConfig::validate(const std::string& where) const {
   if (d_model < 1 || n_heads < 1 || d_model % n_heads) fail(where, "d_model must be a multiple of n_heads");
   if (n_ctx < 8 || batch < 1) fail(where, "need n_ctx >= 8 and batch >= 1");
   if (!(repeat_frac >= 0 && repeat_frac <= 1)) fail(where, "repeat_frac must lie in [0, 1]");
+  if (!(random_repeat_frac >= 0 && random_repeat_frac <= 1)) fail(where, "random_repeat_frac must lie in [0, 1]");
   trainer_config().validate(where);
 }
 
@@ -35,7 +36,7 @@ json LmConfig::to_json() const {
   return with_common_json(*this, {{"recipe", "lm"}, {"corpus", corpus}, {"vocab", vocab}, {"layers", layers}, {"attn_only", attn_only},
           {"act", act}, {"d_model", d_model}, {"n_heads", n_heads}, {"d_mlp", d_mlp}, {"n_ctx", n_ctx},
           {"batch", batch}, {"steps", steps}, {"grad_clip", grad_clip},
-          {"warmup", warmup}, {"repeat_frac", repeat_frac}, {"eval_every", eval_every}});
+          {"warmup", warmup}, {"repeat_frac", repeat_frac}, {"random_repeat_frac", random_repeat_frac}, {"eval_every", eval_every}});
 }
 
 LmConfig LmConfig::from_json(const json& j, const std::string& where) {
@@ -55,6 +56,7 @@ LmConfig LmConfig::from_json(const json& j, const std::string& where) {
   c.grad_clip = json_get<double>(j, "grad_clip", where);
   c.warmup = json_get<int64_t>(j, "warmup", where);
   c.repeat_frac = json_get<double>(j, "repeat_frac", where);
+  c.random_repeat_frac = json_get_or<double>(j, "random_repeat_frac", 0.0, where);
   c.eval_every = json_get<int64_t>(j, "eval_every", where);
   read_common_json(c, j, where);
   c.validate(where);
@@ -183,6 +185,17 @@ at::Tensor LmTask::loss(int64_t step, Metrics& m) {
   at::Tensor second = rep & (pos >= P + L) & (pos < P + 2 * L);
   at::Tensor offs = at::where(second, pos - L, pos);
   at::Tensor tokens = data_.train.index_select(0, (start + offs).reshape(-1)).view({cfg_.batch, cfg_.n_ctx});
+  if (cfg_.random_repeat_frac > 0) {
+    // Windows of <s> + X + X (+ one more token), X random pieces (ids 3..V-1) of length
+    // (n - 1) / 2: the head detectors' own probe, as a curriculum for induction.
+    const int64_t h = (n - 1) / 2;
+    at::Tensor rr = (at::rand({cfg_.batch, 1}, g) < cfg_.random_repeat_frac) & ~rep;
+    at::Tensor X = at::randint(3, cfg_.vocab, {cfg_.batch, n}, g, at::kLong);
+    at::Tensor src = at::where((pos > h) & (pos <= 2 * h), pos - h, pos).expand({cfg_.batch, n});
+    at::Tensor synth = X.gather(1, src);
+    synth.select(1, 0).fill_(1);
+    tokens = at::where(rr, synth, tokens);
+  }
   return HookedTransformer::loss(model_->forward(tokens), tokens);
 }
 
