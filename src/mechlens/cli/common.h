@@ -57,5 +57,6 @@ void add_init(CLI::App& app);
 void add_train(CLI::App& app);
 void add_analyze(CLI::App& app);
 void add_scope(CLI::App& app);
+void add_explore(CLI::App& app);
 
 }  // namespace mechlens::cli

@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   mechlens::cli::add_ioi(app);
   mechlens::cli::add_lens(app);
   mechlens::cli::add_scope(app);
+  mechlens::cli::add_explore(app);
   mechlens::cli::add_train(app);
   mechlens::cli::add_analyze(app);
   mechlens::cli::add_bench(app);

@@ -1,0 +1,60 @@
+// mechlens explore [--model DIR] [--index INDEX.db] [--runs DIR] [--host 127.0.0.1] [--port 8080]
+// The explorer: a local Neuroscope and workbench in the browser (explore/explorer.h).
+#include <csignal>
+#include <cstdio>
+
+#include "mechlens/cli/common.h"
+#include "mechlens/core/error.h"
+#include "mechlens/explore/explorer.h"
+#include "mechlens/http/server.h"
+
+namespace mechlens::cli {
+
+namespace {
+ExplorerServer* g_server = nullptr;
+void on_signal(int) {
+  if (g_server) g_server->stop();
+}
+}  // namespace
+
+void add_explore(CLI::App& app) {
+  auto* sub = app.add_subcommand("explore", "serve the explorer (neurons, probes, attention, logit lens, runs) in the browser");
+  struct Opts {
+    ExplorerOptions e;
+    std::string host = "127.0.0.1";
+    int port = 8080;
+    std::string port_file;
+  };
+  auto o = std::make_shared<Opts>();
+  sub->add_option("--model", o->e.model_dir, "model folder (Hugging Face or mechlens checkpoint)");
+  sub->add_option("--index", o->e.index_path, "its neuron index (from mechlens scope build)");
+  sub->add_option("--runs", o->e.runs_dir, "folder of training-lab run folders (each checkpoint becomes a model)");
+  sub->add_option("--host", o->host, "address to bind (127.0.0.1: this machine only)");
+  sub->add_option("--port", o->port, "port (0: any free port)")->check(CLI::Range(0, 65535));
+  sub->add_option("--port-file", o->port_file, "write the bound port to this file once serving (for scripts)");
+  sub->add_option("--max-tokens", o->e.max_tokens, "longest prompt in tokens (256)")->check(CLI::Range(1, 1 << 16));
+  sub->callback([o] {
+    if (o->e.model_dir.empty() && o->e.index_path.empty() && o->e.runs_dir.empty())
+      throw Error("explore: give --model, --index or --runs (make run sets up the default toy models)");
+    Explorer ex(o->e);
+    ExplorerServer server(ex, o->host, o->port, o->e.max_body);
+    g_server = &server;
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::printf("mechlens explorer: http://%s:%d/  (%zu model%s; Ctrl-C stops it)\n", o->host.c_str(), server.port(),
+                ex.model_ids().size(), ex.model_ids().size() == 1 ? "" : "s");
+    std::fflush(stdout);
+    if (!o->port_file.empty()) {
+      std::string tmp = o->port_file + ".tmp";
+      if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+        std::fprintf(f, "%d\n", server.port());
+        std::fclose(f);
+        std::rename(tmp.c_str(), o->port_file.c_str());
+      }
+    }
+    server.run();
+    g_server = nullptr;
+  });
+}
+
+}  // namespace mechlens::cli
