@@ -86,6 +86,7 @@ const ML = {
         location.search = p.toString();
       });
     } catch (e) { /* the page shows its own errors */ }
+    try { this.info = await this.get('/api/model'); } catch (e) { this.info = null; }
     this.glossary();
   },
   // Wraps glossary terms in [data-gloss] elements in <abbr> with the definition as title.
@@ -119,6 +120,22 @@ const ML = {
         n.replaceWith(frag);
       }
     }
+  },
+  // The prompt of a textarea as a request body: text, or token ids for a model without
+  // a tokenizer (the training lab's algorithmic models), whose textarea then starts with
+  // <BOS-ish 0> + 12 random ids repeated twice.
+  prompt(area) {
+    if (!this.info || this.info.has_tokenizer) return { text: area.value };
+    const ids = area.value.split(/[\s,]+/).filter(x => x !== '').map(Number);
+    return { tokens: ids };
+  },
+  tokenPrompt(area) {
+    if (!this.info || this.info.has_tokenizer || area.dataset.ids) return;
+    const v = this.info.d_vocab, r = [];
+    for (let i = 0; i < 12; i++) r.push(1 + Math.floor(Math.random() * (v - 1)));
+    area.value = [0, ...r, ...r].join(' ');
+    area.dataset.ids = '1';
+    area.before(this.el('p', { class: 'muted', text: `This model has no tokenizer: type token ids (0–${v - 1}), separated by spaces.` }));
   },
   debounce(fn, ms) { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; },
 };
