@@ -2,7 +2,6 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 MODEL ?=
-PROMPT ?= The quick brown fox jumps over the lazy dog. The quick brown
 
 .PHONY: deps build run test bench bench-anchor clean
 
@@ -15,8 +14,11 @@ $(BUILD)/CMakeCache.txt:
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The main job: the explorer in the browser. On first run it trains the default toy
+# language models and indexes them (a few minutes, cached in $$MECHLENS_HOME or
+# ~/.cache/mechlens); MODEL=DIR serves your own model, indexed once on Moby-Dick.
 run: build
-	OMP_WAIT_POLICY=PASSIVE $(BUILD)/mechlens run $(if $(MODEL),--model $(MODEL),) --prompt "$(PROMPT)"
+	OMP_WAIT_POLICY=PASSIVE $(BUILD)/mechlens explore $(if $(MODEL),--model $(MODEL) --auto-index,--default) $(if $(PORT),--port $(PORT),)
 
 test: build
 	cd $(BUILD) && OMP_WAIT_POLICY=PASSIVE ctest --output-on-failure -j 2

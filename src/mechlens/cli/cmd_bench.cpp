@@ -1,6 +1,7 @@
 // mechlens bench engine --config gpt2-small --batch 2 --seq 20 --json
 #include "../../../bench/engine_bench.h"
 #include "../../../bench/patching_bench.h"
+#include "../../../bench/scope_bench.h"
 #include "../../../bench/train_bench.h"
 #include "mechlens/cli/common.h"
 
@@ -36,6 +37,19 @@ void add_bench(CLI::App& app) {
   patching->add_flag("--json", *as_json, "print one JSON line (the default output too)");
   patching->callback([p] {
     nlohmann::json j = bench::run_patching_bench(*p);
+    std::printf("%s\n", j.dump().c_str());
+  });
+
+  auto* sc = sub->add_subcommand("scope", "building the neuron index vs a plain forward over the same batches");
+  auto s = std::make_shared<bench::ScopeBenchOptions>();
+  sc->add_option("--config", s->config, "model preset");
+  sc->add_option("--tokens", s->tokens, "tokens to index (20000)")->check(CLI::Range(int64_t{1}, int64_t{1} << 32));
+  sc->add_option("--ctx", s->ctx, "tokens per document (64)")->check(CLI::Range(2, 1 << 16));
+  sc->add_option("--batch", s->batch, "documents per forward (8)")->check(CLI::Range(1, 4096));
+  sc->add_option("--top-k", s->top_k, "documents kept per neuron (20)")->check(CLI::Range(1, 1000));
+  sc->add_flag("--json", *as_json, "print one JSON line (the default output too)");
+  sc->callback([s] {
+    nlohmann::json j = bench::run_scope_bench(*s);
     std::printf("%s\n", j.dump().c_str());
   });
 

@@ -5,6 +5,7 @@
 
 #include "mechlens/cli/common.h"
 #include "mechlens/core/error.h"
+#include "mechlens/explore/defaults.h"
 #include "mechlens/explore/explorer.h"
 #include "mechlens/http/server.h"
 
@@ -24,6 +25,8 @@ void add_explore(CLI::App& app) {
     std::string host = "127.0.0.1";
     int port = 8080;
     std::string port_file;
+    bool defaults = false, auto_index = false;
+    int64_t auto_index_tokens = 32768;
   };
   auto o = std::make_shared<Opts>();
   sub->add_option("--model", o->e.model_dir, "model folder (Hugging Face or mechlens checkpoint)");
@@ -32,10 +35,22 @@ void add_explore(CLI::App& app) {
   sub->add_option("--host", o->host, "address to bind (127.0.0.1: this machine only)");
   sub->add_option("--port", o->port, "port (0: any free port)")->check(CLI::Range(0, 65535));
   sub->add_option("--port-file", o->port_file, "write the bound port to this file once serving (for scripts)");
+  sub->add_flag("--default", o->defaults,
+                "serve the training lab's default toy language models (trained and indexed on first use, cached in "
+                "$MECHLENS_HOME or ~/.cache/mechlens)");
+  sub->add_flag("--auto-index", o->auto_index, "index --model on Moby-Dick once (cached) when --index is not given");
+  sub->add_option("--auto-index-tokens", o->auto_index_tokens, "tokens of Moby-Dick for --auto-index (32768)")
+      ->check(CLI::Range(int64_t{64}, int64_t{1} << 30));
   sub->add_option("--max-tokens", o->e.max_tokens, "longest prompt in tokens (256)")->check(CLI::Range(1, 1 << 16));
   sub->callback([o] {
+    if (o->defaults) {
+      if (!o->e.runs_dir.empty()) throw Error("explore: --default serves its own runs folder; drop --runs");
+      o->e.runs_dir = prepare_default_runs(mechlens_home());
+    }
+    if (o->auto_index && !o->e.model_dir.empty() && o->e.index_path.empty())
+      o->e.index_path = cached_model_index(mechlens_home(), o->e.model_dir, o->auto_index_tokens);
     if (o->e.model_dir.empty() && o->e.index_path.empty() && o->e.runs_dir.empty())
-      throw Error("explore: give --model, --index or --runs (make run sets up the default toy models)");
+      throw Error("explore: give --model, --index, --runs or --default");
     Explorer ex(o->e);
     ExplorerServer server(ex, o->host, o->port, o->e.max_body);
     g_server = &server;

@@ -81,7 +81,7 @@ std::vector<LogitEffects> logit_effects(const HookedTransformer& m, int64_t k) {
 
 }  // namespace
 
-void build_neuron_index(HookedTransformer& m, const at::Tensor& docs, const std::vector<std::string>& vocab,
+ScopeBuildStats build_neuron_index(HookedTransformer& m, const at::Tensor& docs, const std::vector<std::string>& vocab,
                         const json& source, const std::string& model_dir, const std::string& out,
                         const ScopeBuildOptions& o) {
   const ModelConfig& cfg = m.cfg();
@@ -113,6 +113,11 @@ void build_neuron_index(HookedTransformer& m, const at::Tensor& docs, const std:
   else w.begin(build, docs, vocab);
   if (done > 0 && o.progress) std::fprintf(stderr, "scope: resuming %s after %lld of %lld documents\n", partial.c_str(),
                                            static_cast<long long>(done), static_cast<long long>(D));
+  ScopeBuildStats stats;
+  stats.resumed_docs = done;
+  using clock = std::chrono::steady_clock;
+  auto secs = [](clock::time_point a, clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+  const auto t0 = clock::now();
   at::NoGradGuard no_grad;
   const int64_t batches = (D + o.batch - 1) / o.batch;
   Progress bar("scope", batches, done / o.batch, std::max<int64_t>(1, batches / 10));
@@ -140,8 +145,13 @@ void build_neuron_index(HookedTransformer& m, const at::Tensor& docs, const std:
     }
   }
   if (o.progress) bar.finish(std::to_string(D) + " docs");
-  w.finish(acc, logit_effects(m, o.logit_k));
+  const auto t1 = clock::now();
+  auto effects = logit_effects(m, o.logit_k);
+  const auto t2 = clock::now();
+  w.finish(acc, effects);
   if (std::rename(partial.c_str(), out.c_str()) != 0) fail(out, "cannot rename " + partial + " into place");
+  stats.pass_s = secs(t0, t1), stats.logit_effects_s = secs(t1, t2), stats.write_s = secs(t2, clock::now());
+  return stats;
 }
 
 }  // namespace mechlens

@@ -36,11 +36,18 @@ std::string model_fingerprint(const HookedTransformer& m);
 // is dropped. At most max_tokens tokens in all (< 0: no limit). [D, ctx] int64.
 at::Tensor corpus_windows(const Tokenizer& tok, const Corpus& corpus, int64_t ctx, int64_t max_tokens);
 
+struct ScopeBuildStats {
+  double pass_s = 0;           // the streaming pass (forwards + reductions in the hooks)
+  double logit_effects_s = 0;  // W_out W_U top and bottom tokens
+  double write_s = 0;          // writing the results to SQLite
+  int64_t resumed_docs = 0;    // documents done by an earlier, killed build
+};
+
 // Builds the index of `docs` [D, ctx] into `out` (via out + ".partial"). `source`
 // describes where the documents came from ({"kind": "corpus"|"tokens", "name": ...});
 // `vocab` is the string of every token id. Throws Error when `out` exists, when a
 // partial file from another build is in the way, or on bad input.
-void build_neuron_index(HookedTransformer& m, const at::Tensor& docs, const std::vector<std::string>& vocab,
+ScopeBuildStats build_neuron_index(HookedTransformer& m, const at::Tensor& docs, const std::vector<std::string>& vocab,
                         const nlohmann::json& source, const std::string& model_dir, const std::string& out,
                         const ScopeBuildOptions& opts = {});
 

@@ -59,6 +59,9 @@ const char* kSchema =
 // ---------------------------------------------------------------- writer
 
 NeuronIndexWriter::NeuronIndexWriter(const std::string& path) : db_(std::make_unique<SqliteDb>(path, false)) {
+  // The file is renamed into place only when complete, so only a process kill (not a
+  // power cut) has to leave it consistent: the rollback journal does that without fsync.
+  db_->exec("PRAGMA synchronous = OFF");
   db_->exec(kSchema);
 }
 NeuronIndexWriter::~NeuronIndexWriter() = default;
@@ -186,14 +189,16 @@ void NeuronIndexWriter::finish(const std::vector<NeuronAccumulator>& layers, con
         put(e.bottom_ids, e.bottom_values, "bottom");
       }
     }
+    const bool had_state = SqliteDb::Stmt(*db_, "SELECT 1 FROM state LIMIT 1").step();
     db_->exec("DELETE FROM state");
     db_->exec("UPDATE meta SET value = '1' WHERE key = 'complete'");
+    db_->exec("COMMIT");
+    if (had_state) db_->exec("VACUUM");  // give back the resume state's pages
+    return;
   } catch (...) {
     db_->exec("ROLLBACK");
     throw;
   }
-  db_->exec("COMMIT");
-  db_->exec("VACUUM");
 }
 
 // ---------------------------------------------------------------- reader
