@@ -76,6 +76,13 @@ expect2 "truncated index" "trunc.db" scope show --index "$T/trunc.db" --layer 0 
 [ -f "$T/unfinished.db" ] && expect2 "unfinished index" "unfinished" scope show --index "$T/unfinished.db" --layer 0 --neuron 0
 expect2 "layer out of range" "layer 9" scope show --index "$T/a.db" --layer 9 --neuron 0
 expect2 "neuron out of range" "neuron 256" scope show --index "$T/a.db" --layer 0 --neuron 256
+# The explorer refuses a bad index at start-up, before serving.
+expect2 "explore: corrupt index" "junk.db" explore --model "$T/m" --index "$T/junk.db" --port 0
+expect2 "explore: missing index" "nope.db" explore --index "$T/nope.db" --port 0
+"$BIN" init --preset gpt2-tiny --seed 4 --set d_mlp=256 --out "$T/m2" >/dev/null
+expect2 "explore: index of other weights" "another model" explore --model "$T/m2" --index "$T/a.db" --port 0
+expect2 "explore: nothing to serve" "give --model" explore --port 0
+expect2 "explore: missing runs folder" "nope" explore --runs "$T/nope" --port 0
 "$BIN" scope show --index "$T/a.db" --layer 1 --neuron 3 --json >"$T/n.json" || { echo "FAIL: show"; fail=1; }
 python3 -c "
 import json,sys; j=json.load(open('$T/n.json'))
