@@ -12,9 +12,13 @@ const [BASE, OUT] = [process.argv[2] || 'http://127.0.0.1:8080', process.argv[3]
   const attn = [...models].reverse().find(m => /attn-only/.test(m.id)) || models[0];
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-  const shot = async (url, name, wait, full) => {
+  const shot = async (url, name, wait, full, text) => {
     await page.goto(BASE + url);
     await page.waitForSelector(wait);
+    if (text) {  // type a prompt, wait for the page to follow it
+      await page.fill('#text', text);
+      await page.waitForTimeout(800);
+    }
     await page.waitForTimeout(300);
     await page.screenshot({ path: `${OUT}/explorer-${name}.png`, fullPage: !!full });
   };
@@ -26,7 +30,10 @@ const [BASE, OUT] = [process.argv[2] || 'http://127.0.0.1:8080', process.argv[3]
       if (n.max_act > best[1]) best = [i, n.max_act];
     }
     await shot(`/neuron.html?model=${encodeURIComponent(indexed.id)}&layer=0&index=${best[0]}`, 'neuron', '.example .tok', true);
-    await shot(`/probe.html?model=${encodeURIComponent(indexed.id)}&layer=0&neuron=${best[0]}`, 'probe', '#tokens .tok');
+    // The probe with the neuron's best example's text typed in.
+    const n = await (await fetch(`${BASE}/api/neuron/0/${best[0]}?model=${encodeURIComponent(indexed.id)}`)).json();
+    const text = n.examples[0].tokens.slice(1).join('').trim();
+    await shot(`/probe.html?model=${encodeURIComponent(indexed.id)}&layer=0&neuron=${best[0]}`, 'probe', '#tokens .tok', false, text);
   }
   await shot(`/attention.html?model=${encodeURIComponent(attn.id)}&layer=1&head=0`, 'attention', '.heads canvas', true);
   await shot(`/lens.html?model=${encodeURIComponent(attn.id)}`, 'lens', '#grid td');
