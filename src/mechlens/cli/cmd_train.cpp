@@ -162,6 +162,8 @@ void add_lm(CLI::App* train) {
   sub->add_option("--repeat-frac", c->repeat_frac, "fraction of training windows that repeat a span of text (0)");
   sub->add_option("--random-repeat-frac", c->random_repeat_frac,
                   "fraction of training windows of <s> + X + X, X random pieces (0): a curriculum for induction");
+  sub->add_option("--init-std", c->init_std, "std of the initial weight matrices (0.02, GPT-2's)");
+  sub->add_flag("!--no-layernorm", c->layernorm, "no LayerNorms (as the authors' algorithmic toy models)");
   sub->add_option("--seed", c->seed, "seed of the init and the batches (0)");
   sub->add_option("--eval-every", c->eval_every, "held-out evaluation period in steps (100)");
   add_checkpoint_options(sub, *c, "steps");

@@ -1,6 +1,9 @@
 #include "mechlens/scope/neuron_stats.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "mechlens/core/error.h"
@@ -28,7 +31,7 @@ NeuronAccumulator::NeuronAccumulator(int64_t n_neurons, int64_t ctx, NeuronStats
   top_act_ = at::full({k, n_}, -std::numeric_limits<float>::infinity(), at::kFloat);
   top_doc_ = at::full({k, n_}, -1, i64);
   top_pos_ = at::full({k, n_}, -1, i64);
-  top_acts_ = at::zeros({k, ctx_, n_}, at::kFloat);
+  top_acts_ = at::zeros({n_, k, ctx_}, at::kFloat);
   sum_ = at::zeros({n_}, f64);
   max_ = at::full({n_}, -std::numeric_limits<double>::infinity(), f64);
   min_ = at::full({n_}, std::numeric_limits<double>::infinity(), f64);
@@ -62,40 +65,82 @@ void NeuronAccumulator::add(const at::Tensor& acts, int64_t first_doc) {
     fail("neuron index", "activations must be [docs, " + std::to_string(ctx_) + ", " + std::to_string(n_) + "]");
   at::NoGradGuard no_grad;
   at::Tensor x = acts.to(at::kFloat).contiguous();
-  const int64_t D = x.size(0), P = ctx_, k = opts_.top_k, B = opts_.bins;
+  const int64_t D = x.size(0), P = ctx_, k = opts_.top_k, B = opts_.bins, n = n_;
   if (D == 0) return;
-  at::Tensor flat = x.view({D * P, n_});
+  at::Tensor flat = x.view({D * P, n});
 
-  // Moments and extremes.
-  sum_ += flat.sum(0, false, at::kDouble);
+  // Pass 1 (ATen): extremes, which fix this batch's histogram ranges.
   max_ = at::maximum(max_, flat.amax(0).to(at::kDouble));
   min_ = at::minimum(min_, flat.amin(0).to(at::kDouble));
-  positive_ += (flat > 0).sum(0);
   positions_ += D * P;
-
-  // Histogram: R = 2^e > max |x| (frexp: |x| = m 2^e with m in [0.5, 1)).
+  // R = 2^e > max |x| (frexp: |x| = m 2^e with m in [0.5, 1)).
   at::Tensor maxabs = at::maximum(max_.abs(), min_.abs());
   at::Tensor need = std::get<1>(at::frexp(maxabs)).to(at::kLong).clamp_min(kNoExponent + 1);
   merge_histograms(need);
-  // bin = floor(x B / (2R)) + B/2: a scaling by a power of two, exact in float64.
-  at::Tensor scale = at::pow(2.0, (log2_exact(B / 2) - hist_exp_).to(at::kDouble));
-  at::Tensor idx = (flat.to(at::kDouble) * scale).floor_().to(at::kLong).add_(B / 2).clamp_(0, B - 1);
-  idx.add_(at::arange(n_, at::kLong).mul_(B));
-  hist_ += at::bincount(idx.view(-1), {}, n_ * B).view({n_, B});
+  // bin = floor(x B / (2R)) + B/2: x times a power of two, exact in float32 here
+  // (|x B / 2R| < B/2, far from overflow and from the subnormals).
+  at::Tensor scale_t = at::pow(2.0, (log2_exact(B / 2) - hist_exp_).to(at::kDouble)).to(at::kFloat).contiguous();
 
-  // Per document: its max and the first position holding it.
-  at::Tensor dmax = x.amax(1);  // [D, n]
-  at::Tensor positions = at::arange(P, at::kLong).view({1, P, 1});
-  at::Tensor dpos = at::where(x == dmax.unsqueeze(1), positions, at::full({}, P, at::kLong)).amin(1);
-  at::Tensor docs = (at::arange(D, at::kLong) + first_doc).unsqueeze(1).expand({D, n_});
+  // Pass 2 (one loop over the activations, neurons split across threads): sums,
+  // positive counts, histogram counts, and each document's max with its first position.
+  at::Tensor dmax = at::full({D, n}, -std::numeric_limits<float>::infinity(), at::kFloat);
+  at::Tensor dpos = at::zeros({D, n}, at::kLong);
+  const float* xp = x.data_ptr<float>();
+  const float* scale = scale_t.data_ptr<float>();
+  double* sum = sum_.data_ptr<double>();
+  int64_t* positive = positive_.data_ptr<int64_t>();
+  int64_t* hist = hist_.data_ptr<int64_t>();
+  float* dm = dmax.data_ptr<float>();
+  int64_t* dp = dpos.data_ptr<int64_t>();
+  const int64_t half = B / 2;
+  at::parallel_for(0, n, 256, [&](int64_t j0, int64_t j1) {
+    for (int64_t d = 0; d < D; ++d) {
+      float* m = dm + d * n;
+      int64_t* mp = dp + d * n;
+      for (int64_t p = 0; p < P; ++p) {
+        const float* row = xp + (d * P + p) * n;
+        for (int64_t j = j0; j < j1; ++j) {
+          const float v = row[j];
+          sum[j] += v;
+          positive[j] += v > 0;
+          int64_t b = static_cast<int64_t>(std::floor(v * scale[j])) + half;
+          b = b < 0 ? 0 : (b >= B ? B - 1 : b);
+          ++hist[j * B + b];
+          if (v > m[j]) m[j] = v, mp[j] = p;
+        }
+      }
+    }
+  });
 
-  // Kept entries come first, so a stable descending sort keeps the earlier document at a tie.
-  at::Tensor cand_act = at::cat({top_act_, dmax}, 0);
-  at::Tensor sel = std::get<1>(at::sort(cand_act, /*stable=*/true, /*dim=*/0, /*descending=*/true)).slice(0, 0, k);
+  // Top-k documents. Kept entries come first, so a stable descending sort keeps the
+  // earlier document at a tie.
+  at::Tensor docs = (at::arange(D, at::kLong) + first_doc).unsqueeze(1).expand({D, n});
+  at::Tensor cand_act = at::cat({top_act_, dmax}, 0);  // [k + D, n]
+  at::Tensor sel = std::get<1>(at::sort(cand_act, /*stable=*/true, /*dim=*/0, /*descending=*/true)).slice(0, 0, k).contiguous();
   top_act_ = cand_act.gather(0, sel);
   top_doc_ = at::cat({top_doc_, docs}, 0).gather(0, sel);
   top_pos_ = at::cat({top_pos_, dpos}, 0).gather(0, sel);
-  top_acts_ = at::cat({top_acts_, x}, 0).gather(0, sel.unsqueeze(1).expand({k, P, n_}));
+  // The kept documents' activations [n, k, ctx], updated in place: an entry that
+  // stays moves only to a later rank (sel[r] <= r), so filling ranks from the last
+  // reads every old entry before it is overwritten. Unchanged ranks are skipped.
+  const int64_t* sp = sel.data_ptr<int64_t>();
+  float* ta = top_acts_.data_ptr<float>();
+  at::parallel_for(0, n, 64, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      float* mine = ta + j * k * P;
+      for (int64_t r = k - 1; r >= 0; --r) {
+        const int64_t src = sp[r * n + j];
+        if (src == r) continue;
+        float* dst = mine + r * P;
+        if (src < k) {
+          std::copy(mine + src * P, mine + (src + 1) * P, dst);
+        } else {
+          const float* col = xp + (src - k) * P * n + j;
+          for (int64_t p = 0; p < P; ++p) dst[p] = col[p * n];
+        }
+      }
+    }
+  });
 }
 
 at::Tensor NeuronAccumulator::mean() const {

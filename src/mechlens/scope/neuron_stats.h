@@ -40,7 +40,7 @@ class NeuronAccumulator {
   const at::Tensor& top_act() const { return top_act_; }
   const at::Tensor& top_doc() const { return top_doc_; }
   const at::Tensor& top_pos() const { return top_pos_; }
-  const at::Tensor& top_acts() const { return top_acts_; }
+  at::Tensor top_acts() const { return top_acts_.permute({1, 2, 0}); }
   at::Tensor mean() const;                      // [n] float64
   const at::Tensor& max() const { return max_; }  // [n] float64
   const at::Tensor& min() const { return min_; }
@@ -58,7 +58,8 @@ class NeuronAccumulator {
   int64_t n_, ctx_;
   NeuronStatsOptions opts_;
   int64_t positions_ = 0;
-  at::Tensor top_act_, top_doc_, top_pos_, top_acts_;
+  at::Tensor top_act_, top_doc_, top_pos_;
+  at::Tensor top_acts_;  // [n, k, ctx]: one neuron's kept documents together
   at::Tensor sum_, max_, min_, positive_, hist_, hist_exp_;
 };
 

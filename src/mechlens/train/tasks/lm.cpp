@@ -29,6 +29,7 @@ void LmConfig::validate(const std::string& where) const {
   if (n_ctx < 8 || batch < 1) fail(where, "need n_ctx >= 8 and batch >= 1");
   if (!(repeat_frac >= 0 && repeat_frac <= 1)) fail(where, "repeat_frac must lie in [0, 1]");
   if (!(random_repeat_frac >= 0 && random_repeat_frac <= 1)) fail(where, "random_repeat_frac must lie in [0, 1]");
+  if (!(init_std > 0 && init_std < 10)) fail(where, "init_std must lie in (0, 10)");
   trainer_config().validate(where);
 }
 
@@ -36,7 +37,7 @@ json LmConfig::to_json() const {
   return with_common_json(*this, {{"recipe", "lm"}, {"corpus", corpus}, {"vocab", vocab}, {"layers", layers}, {"attn_only", attn_only},
           {"act", act}, {"d_model", d_model}, {"n_heads", n_heads}, {"d_mlp", d_mlp}, {"n_ctx", n_ctx},
           {"batch", batch}, {"steps", steps}, {"grad_clip", grad_clip},
-          {"warmup", warmup}, {"repeat_frac", repeat_frac}, {"random_repeat_frac", random_repeat_frac}, {"eval_every", eval_every}});
+          {"warmup", warmup}, {"repeat_frac", repeat_frac}, {"random_repeat_frac", random_repeat_frac}, {"init_std", init_std}, {"layernorm", layernorm}, {"eval_every", eval_every}});
 }
 
 LmConfig LmConfig::from_json(const json& j, const std::string& where) {
@@ -57,6 +58,8 @@ LmConfig LmConfig::from_json(const json& j, const std::string& where) {
   c.warmup = json_get<int64_t>(j, "warmup", where);
   c.repeat_frac = json_get<double>(j, "repeat_frac", where);
   c.random_repeat_frac = json_get_or<double>(j, "random_repeat_frac", 0.0, where);
+  c.init_std = json_get_or<double>(j, "init_std", 0.02, where);
+  c.layernorm = json_get_or<bool>(j, "layernorm", true, where);
   c.eval_every = json_get<int64_t>(j, "eval_every", where);
   read_common_json(c, j, where);
   c.validate(where);
@@ -67,7 +70,7 @@ ModelConfig LmConfig::model_config() const {
   ModelConfig m;
   m.n_layers = layers, m.d_model = d_model, m.n_heads = n_heads, m.d_head = d_model / n_heads, m.d_mlp = d_mlp;
   m.d_vocab = vocab, m.n_ctx = static_cast<int>(n_ctx), m.attn_only = attn_only;
-  m.act_fn = act == "solu" ? "solu_ln" : "gelu", m.normalization_type = "LN";
+  m.act_fn = act == "solu" ? "solu_ln" : "gelu", m.normalization_type = layernorm ? "LN" : "none";
   m.positional_embedding_type = "standard", m.bos_token_id = 1, m.eos_token_id = 2;
   m.original_architecture = "mechlens";
   m.model_name = "lm-" + corpus + "-" + std::to_string(layers) + "l-" + (attn_only ? "attn-only" : act);
@@ -84,9 +87,9 @@ TrainerConfig LmConfig::trainer_config() const {
 
 namespace {
 
-// GPT-2's init: weight matrices N(0, 0.02^2), output projections scaled by
+// GPT-2's init: weight matrices N(0, std^2) (GPT-2's std is 0.02), output projections scaled by
 // 1 / sqrt(2 layers); zero biases, unit LayerNorm weights.
-StateDict lm_init(const ModelConfig& c, uint64_t seed) {
+StateDict lm_init(const ModelConfig& c, uint64_t seed, double std) {
   at::manual_seed(seed);
   StateDict s;
   const double out_scale = 1.0 / std::sqrt(2.0 * c.n_layers);
@@ -95,7 +98,7 @@ StateDict lm_init(const ModelConfig& c, uint64_t seed) {
   for (const auto& [n, shape] : sorted) {
     if (n.find(".W_") == std::string::npos) continue;  // biases and norm weights: defaults below
     const bool out = n.find("attn.W_O") != std::string::npos || n.find("mlp.W_out") != std::string::npos;
-    s[n] = at::randn(shape) * (out ? 0.02 * out_scale : 0.02);
+    s[n] = at::randn(shape) * (out ? std * out_scale : std);
   }
   fill_missing_defaults(s, c);
   return s;
@@ -167,7 +170,7 @@ std::pair<double, double> ngram_baselines(const at::Tensor& train, const at::Ten
 
 LmTask::LmTask(const LmConfig& cfg, const std::string& run_dir) : cfg_(cfg), run_dir_(run_dir) {
   data_ = prepare_lm_data(cfg, run_dir);
-  model_ = std::make_unique<HookedTransformer>(cfg.model_config(), lm_init(cfg.model_config(), cfg.seed), "none");
+  model_ = std::make_unique<HookedTransformer>(cfg.model_config(), lm_init(cfg.model_config(), cfg.seed, cfg.init_std), "none");
   model_->set_requires_grad(true);
 }
 

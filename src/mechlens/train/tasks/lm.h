@@ -29,7 +29,9 @@ struct LmConfig {
   // ([prefix | X | X | suffix], |X| and its offset random), to give induction something
   // to learn. Held-out windows are always plain text.
   double repeat_frac = 0.0;
-  double random_repeat_frac = 0.0;  // windows of <s> + X + X with X random pieces
+  double random_repeat_frac = 0.0;
+  bool layernorm = true;  // LayerNorm before each block and the unembedding
+  double init_std = 0.02;  // std of the weight matrices (GPT-2's 0.02; output projections / sqrt(2 layers))  // windows of <s> + X + X with X random pieces
   uint64_t seed = 0;
   int64_t eval_every = 100;
   std::string checkpoint_schedule = "log";
