@@ -391,5 +391,41 @@ TEST(ExploreStartup, BadIndexOrModelIsAnError) {
   std::system(("rm -rf '" + d + "'").c_str());
 }
 
+TEST(ExploreHandler, SmallVocabularyAndPatternBudget) {
+  // Without HTTP: Explorer::handle on a 1-layer, 1-head model with 20 tokens and a long context.
+  const std::string d = temp_dir("small");
+  ModelConfig c;
+  c.n_layers = 1, c.d_model = 8, c.n_heads = 1, c.d_head = 8, c.d_mlp = 16, c.d_vocab = 20, c.n_ctx = 4096;
+  c.act_fn = "gelu", c.model_name = "small";
+  {
+    HookedTransformer m(c, random_state_dict(c, 5));
+    save_checkpoint(m, d + "/m");
+  }
+  ExplorerOptions o;
+  o.model_dir = d + "/m", o.max_tokens = 4096;
+  Explorer e(o);
+  auto post_json = [&](const std::string& path, const json& body) {
+    HttpRequest r;
+    r.method = "POST", r.path = path, r.target = path, r.body = body.dump();
+    return e.handle(r);
+  };
+  // top_k above the vocabulary gives the whole vocabulary, not garbage.
+  HttpReply lens = post_json("/api/lens", {{"tokens", {1, 2, 3}}, {"top_k", 50}});
+  ASSERT_EQ(lens.status, 200) << lens.body;
+  json j = json::parse(lens.body);
+  EXPECT_EQ(j["top"][0][0].size(), 20u);
+  for (const auto& t : j["top"][0][0]) EXPECT_LT(t["id"].get<int64_t>(), 20);
+  // Attention patterns of 2,100 tokens (4.4 M numbers) are refused; 1,000 tokens are not.
+  std::vector<int64_t> big(2100, 3), fine(1000, 3);
+  HttpReply a = post_json("/api/attention", {{"tokens", big}});
+  EXPECT_EQ(a.status, 413) << a.body;
+  EXPECT_NE(a.body.find("shorter prompt"), std::string::npos);
+  EXPECT_EQ(post_json("/api/attention", {{"tokens", fine}}).status, 200);
+  // "neuron": null is absent, not neuron 0.
+  HttpReply p = post_json("/api/probe", {{"tokens", {1, 2}}, {"layer", 0}, {"neuron", nullptr}});
+  EXPECT_EQ(p.status, 400);
+  std::system(("rm -rf '" + d + "'").c_str());
+}
+
 }  // namespace
 }  // namespace mechlens

@@ -149,6 +149,30 @@ TEST(Scope, HistogramMergesExactly) {
   EXPECT_EQ(acc.top_pos()[0][0].item<int64_t>(), 0);
 }
 
+TEST(Scope, NonFiniteActivationsAreAnError) {
+  NeuronAccumulator acc(2, 2, {2, 16});
+  EXPECT_THROW(acc.add(at::tensor({1.0f, NAN, 0.0f, 2.0f}).view({1, 2, 2}), 0), Error);
+  EXPECT_THROW(acc.add(at::tensor({1.0f, INFINITY, 0.0f, 2.0f}).view({1, 2, 2}), 0), Error);
+}
+
+TEST(Scope, AFinishedButUnrenamedBuildIsRenamed) {
+  // Killed between its last commit and the rename: the rerun only renames it.
+  at::NoGradGuard no_grad;
+  ModelConfig cfg = small_config("gelu");
+  HookedTransformer m(cfg, random_state_dict(cfg, 7));
+  at::Tensor docs = at::randint(cfg.d_vocab, {6, 5}, at::kLong);
+  const std::string out = temp_path("rename");
+  ScopeBuildOptions o;
+  o.progress = false;
+  build_neuron_index(m, docs, plain_vocab(cfg.d_vocab), {{"kind", "tokens"}}, "", out, o);
+  const std::string bytes = read_file(out);
+  ASSERT_EQ(std::rename(out.c_str(), (out + ".partial").c_str()), 0);
+  build_neuron_index(m, docs, plain_vocab(cfg.d_vocab), {{"kind", "tokens"}}, "", out, o);
+  EXPECT_EQ(read_file(out), bytes);
+  EXPECT_FALSE(file_exists(out + ".partial"));
+  std::remove(out.c_str());
+}
+
 TEST(Scope, MissingOrForeignIndexIsAnError) {
   EXPECT_THROW(NeuronIndex("/nonexistent/index.db"), Error);
   const std::string p = temp_path("garbage");

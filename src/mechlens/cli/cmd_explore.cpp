@@ -1,6 +1,9 @@
 // mechlens explore [--model DIR] [--index INDEX.db] [--runs DIR] [--host 127.0.0.1] [--port 8080]
 // The explorer: a local Neuroscope and workbench in the browser (explore/explorer.h).
+#include <atomic>
+#include <chrono>
 #include <csignal>
+#include <thread>
 #include <cstdio>
 
 #include "mechlens/cli/common.h"
@@ -12,10 +15,10 @@
 namespace mechlens::cli {
 
 namespace {
-ExplorerServer* g_server = nullptr;
-void on_signal(int) {
-  if (g_server) g_server->stop();
-}
+// The signal handler only sets a flag (async-signal-safe); a watcher thread stops the
+// server once it is running, so a signal that comes before listening starts is not lost.
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
 }  // namespace
 
 void add_explore(CLI::App& app) {
@@ -53,9 +56,15 @@ void add_explore(CLI::App& app) {
       throw Error("explore: give --model, --index, --runs or --default");
     Explorer ex(o->e);
     ExplorerServer server(ex, o->host, o->port, o->e.max_body);
-    g_server = &server;
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    std::atomic<bool> done{false};
+    std::thread watcher([&] {
+      while (!done) {
+        if (g_stop && server.running()) server.stop();
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    });
     std::printf("mechlens explorer: http://%s:%d/  (%zu model%s; Ctrl-C stops it)\n", o->host.c_str(), server.port(),
                 ex.model_ids().size(), ex.model_ids().size() == 1 ? "" : "s");
     std::fflush(stdout);
@@ -67,8 +76,9 @@ void add_explore(CLI::App& app) {
         std::rename(tmp.c_str(), o->port_file.c_str());
       }
     }
-    server.run();
-    g_server = nullptr;
+    if (!g_stop) server.run();
+    done = true;
+    watcher.join();
   });
 }
 

@@ -24,9 +24,15 @@ std::string mechlens_home() {
 
 std::vector<DefaultRun> default_runs() {
   LmConfig gelu;  // the recipe's defaults: 1 layer, GELU, Moby-Dick
+  // The 2-layer attention-only model with the induction curriculum that grows induction
+  // heads in 3,000 steps (plain Moby-Dick windows do not; README "Toy language models"):
+  // half the windows are <s> + X + X of random pieces, counted only where X repeats,
+  // no LayerNorm, weights N(0, 1/d_model), AdamW 3e-3 with weight decay 0.01, batch 64.
   LmConfig attn;
   attn.layers = 2, attn.attn_only = true;
-  return {{"lm-moby-dick-1l-gelu", gelu}, {"lm-moby-dick-2l-attn-only", attn}};
+  attn.layernorm = false, attn.init_std = 0.088, attn.lr = 3e-3, attn.weight_decay = 0.01, attn.batch = 64;
+  attn.random_repeat_frac = 0.5;
+  return {{"lm-moby-dick-1l-gelu", gelu}, {"lm-moby-dick-2l-attn-only-induction", attn}};
 }
 
 namespace {

@@ -17,7 +17,8 @@ struct DefaultRun {
   std::string name;  // run folder under HOME/runs
   LmConfig config;
 };
-// The 1-layer GELU model and the 2-layer attention-only model of `train lm`.
+// The 1-layer GELU model of `train lm`'s defaults and a 2-layer attention-only model
+// trained with the induction curriculum.
 std::vector<DefaultRun> default_runs();
 
 // Trains (or resumes, or skips when done) every default run under home/runs and

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <dirent.h>
 #include <optional>
@@ -67,6 +68,9 @@ bool transformer_recipe(const std::string& r) {
   return r == "grokking" || r == "induction" || r == "addition" || r == "lm";
 }
 
+// The largest attention reply: layers x heads x pos^2 numbers (about 40 MB of JSON).
+constexpr int64_t kMaxPatternCells = 4 << 20;
+
 bool safe_name(const std::string& s) {
   return !s.empty() && s[0] != '.' &&
          std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_' || c == '.'; });
@@ -95,13 +99,16 @@ struct Explorer::Entry {
 
   void ensure_loaded() {  // under mu
     if (model) return;
-    try {
-      model = load_model(dir);
+    std::unique_ptr<HookedTransformer> m;
+    std::unique_ptr<Tokenizer> t;
+    try {  // both or neither
+      m = load_model(dir);
+      if (has_tokenizer(dir)) t = load_tokenizer(dir);
+      else if (m->cfg().d_vocab == 50257) t = gpt2_tokenizer();
     } catch (const Error& e) {
       throw ApiError(422, std::string("cannot load model ") + id + ": " + e.what());
     }
-    if (has_tokenizer(dir)) tok = load_tokenizer(dir);
-    else if (model->cfg().d_vocab == 50257) tok = gpt2_tokenizer();
+    model = std::move(m), tok = std::move(t);
   }
   std::vector<std::string> str_tokens(const std::vector<int64_t>& ids) const {
     if (tok) return tok->to_str_tokens(ids);
@@ -163,7 +170,11 @@ Explorer::Explorer(const ExplorerOptions& opts) : opts_(opts) {
           e->label = n + " (step " + std::to_string(s) + ")";
           e->dir = checkpoint_dir(r.dir, s);
           e->run = n, e->step = s;
-          if (index && real_path(index->build().value("model_dir", "")) == real_path(e->dir)) e->index = std::move(index);
+          if (index && real_path(index->build().value("model_dir", "")) == real_path(e->dir)) {
+            // The same folder, but the same weights? (A retrained run leaves a stale index.)
+            if (index->build().value("fingerprint", "") == model_fingerprint(*load_model(e->dir))) e->index = std::move(index);
+            else std::fprintf(stderr, "explore: %s was built from other weights than %s; not shown\n", ip.c_str(), e->dir.c_str());
+          }
           entries_.push_back(std::move(e));
         }
       }
@@ -361,7 +372,8 @@ json Explorer::probe(Entry& e, const json& body) {
   if (layer < 0 || layer >= c.n_layers)
     throw ApiError(400, "layer " + std::to_string(layer) + " out of range [0, " + std::to_string(c.n_layers) + ")");
   if (c.attn_only) throw ApiError(400, "model \"" + e.id + "\" is attention-only: it has no MLP neurons");
-  const bool has_neuron = body.contains("neuron"), has_pos = body.contains("position");
+  const bool has_neuron = body.contains("neuron") && !body["neuron"].is_null();
+  const bool has_pos = body.contains("position") && !body["position"].is_null();
   if (!has_neuron && !has_pos) throw ApiError(400, "give \"neuron\", \"position\" or both");
   const int64_t neuron = int_field(body, "neuron", false, 0);
   if (has_neuron && (neuron < 0 || neuron >= c.d_mlp))
@@ -405,6 +417,10 @@ json Explorer::attention(Entry& e, const json& body) {
   e.ensure_loaded();
   const ModelConfig& c = e.model->cfg();
   at::Tensor tokens = prompt_of(e, body, opts_);
+  const int64_t P = tokens.size(1), cells = static_cast<int64_t>(c.n_layers) * c.n_heads * P * P;
+  if (cells > kMaxPatternCells)
+    throw ApiError(413, "the patterns of " + std::to_string(P) + " tokens are " + std::to_string(cells) +
+                            " numbers; the limit is " + std::to_string(kMaxPatternCells) + " (send a shorter prompt)");
   at::NoGradGuard no_grad;
   auto [logits, cache] = e.model->run_with_cache(tokens, names_matching("hook_pattern$"));
   json patterns = json::array();
@@ -457,7 +473,7 @@ json Explorer::lens(Entry& e, const json& body) {
     json per_pos = json::array();
     for (int64_t p = 0; p < ids.size(1); ++p) {
       json list = json::array();
-      for (int64_t r = 0; r < k; ++r) {
+      for (int64_t r = 0; r < ids.size(2); ++r) {  // k, or the vocabulary when smaller
         const int64_t id = ia[c][p][r];
         list.push_back({{"id", id}, {"token", e.str_tokens({id})[0]}, {"logprob", la[c][p][r]}});
       }

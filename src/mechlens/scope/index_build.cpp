@@ -1,6 +1,7 @@
 #include "mechlens/scope/index_build.h"
 
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <unistd.h>
 
@@ -20,20 +21,38 @@ std::string neuron_hook_name(const ModelConfig& cfg, int layer) {
   return "blocks." + std::to_string(layer) + ".mlp." + (solu ? "hook_mid" : "hook_post");
 }
 
-std::string model_fingerprint(const HookedTransformer& m) {
+namespace {
+// FNV-1a, 64 bits.
+struct Fnv {
   uint64_t h = 1469598103934665603ULL;
-  auto mix = [&](const void* p, size_t n) {
+  void mix(const void* p, size_t n) {
     const auto* b = static_cast<const unsigned char*>(p);
     for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ULL;
-  };
-  for (const auto& [name, t] : m.parameters()) {
-    mix(name.data(), name.size());
+  }
+  void mix(const at::Tensor& t) {
     at::Tensor c = t.detach().contiguous().cpu();
     mix(c.data_ptr(), c.numel() * c.element_size());
   }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
+  std::string hex() const {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
+  }
+};
+std::string bytes_fingerprint(const at::Tensor& t) {
+  Fnv f;
+  f.mix(t.to(at::kLong));
+  return f.hex();
+}
+}  // namespace
+
+std::string model_fingerprint(const HookedTransformer& m) {
+  Fnv f;
+  for (const auto& [name, t] : m.parameters()) {
+    f.mix(name.data(), name.size());
+    f.mix(t);
+  }
+  return f.hex();
 }
 
 at::Tensor corpus_windows(const Tokenizer& tok, const Corpus& corpus, int64_t ctx, int64_t max_tokens) {
@@ -94,11 +113,13 @@ ScopeBuildStats build_neuron_index(HookedTransformer& m, const at::Tensor& docs,
   for (int l = 0; l < cfg.n_layers; ++l) hooks.push_back(neuron_hook_name(cfg, l));
   const int64_t n = cfg.d_mlp;
 
-  json build = {{"model_name", cfg.model_name}, {"model_dir", model_dir}, {"config", cfg.to_json()},
+  std::error_code ec;
+  const std::string abs_dir = model_dir.empty() ? "" : std::filesystem::absolute(model_dir, ec).lexically_normal().string();
+  json build = {{"model_name", cfg.model_name}, {"model_dir", abs_dir}, {"config", cfg.to_json()},
                 {"fingerprint", model_fingerprint(m)}, {"processing", m.processing()}, {"source", source},
                 {"ctx", ctx}, {"top_k", o.top_k}, {"bins", o.bins}, {"batch", o.batch}, {"hook", hooks[0]},
                 {"n_layers", cfg.n_layers}, {"n_neurons", n}, {"n_docs", D}, {"n_tokens", D * ctx},
-                {"logit_k", o.logit_k}, {"docs_checksum", docs.sum().item<int64_t>()}};
+                {"logit_k", o.logit_k}, {"docs_fingerprint", bytes_fingerprint(docs)}};
 
   const std::string partial = out + ".partial";
   NeuronStatsOptions so{o.top_k, o.bins};
@@ -109,6 +130,10 @@ ScopeBuildStats build_neuron_index(HookedTransformer& m, const at::Tensor& docs,
   auto prev = w.build_meta();
   if (prev && *prev != build)
     fail(partial, "is an unfinished build of another model, corpus or setting; delete it to start over");
+  if (prev && w.complete()) {  // killed between its last commit and the rename
+    if (std::rename(partial.c_str(), out.c_str()) != 0) fail(out, "cannot rename " + partial + " into place");
+    return {};
+  }
   if (prev) done = w.load_state(acc);
   else w.begin(build, docs, vocab);
   if (done > 0 && o.progress) std::fprintf(stderr, "scope: resuming %s after %lld of %lld documents\n", partial.c_str(),

@@ -76,6 +76,11 @@ std::optional<json> NeuronIndexWriter::build_meta() {
   }
 }
 
+bool NeuronIndexWriter::complete() {
+  SqliteDb::Stmt st(*db_, "SELECT value FROM meta WHERE key = 'complete'");
+  return st.step() && st.text_at(0) == "1";
+}
+
 void NeuronIndexWriter::begin(const json& build, const at::Tensor& docs, const std::vector<std::string>& vocab) {
   db_->exec("BEGIN");
   db_->exec("DELETE FROM meta; DELETE FROM docs; DELETE FROM vocab; DELETE FROM neurons; DELETE FROM examples;"
@@ -148,7 +153,9 @@ int64_t NeuronIndexWriter::load_state(std::vector<NeuronAccumulator>& layers) {
 
 void NeuronIndexWriter::finish(const std::vector<NeuronAccumulator>& layers, const std::vector<LogitEffects>& effects) {
   db_->exec("BEGIN");
+  bool had_state = false;
   try {
+    db_->exec("DELETE FROM neurons; DELETE FROM examples; DELETE FROM logit_effects;");
     SqliteDb::Stmt nst(*db_, "INSERT INTO neurons VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     SqliteDb::Stmt est(*db_, "INSERT INTO examples VALUES (?, ?, ?, ?, ?, ?, ?)");
     SqliteDb::Stmt lst(*db_, "INSERT INTO logit_effects VALUES (?, ?, ?, ?, ?, ?)");
@@ -189,16 +196,15 @@ void NeuronIndexWriter::finish(const std::vector<NeuronAccumulator>& layers, con
         put(e.bottom_ids, e.bottom_values, "bottom");
       }
     }
-    const bool had_state = SqliteDb::Stmt(*db_, "SELECT 1 FROM state LIMIT 1").step();
+    had_state = SqliteDb::Stmt(*db_, "SELECT 1 FROM state LIMIT 1").step();
     db_->exec("DELETE FROM state");
     db_->exec("UPDATE meta SET value = '1' WHERE key = 'complete'");
-    db_->exec("COMMIT");
-    if (had_state) db_->exec("VACUUM");  // give back the resume state's pages
-    return;
   } catch (...) {
     db_->exec("ROLLBACK");
     throw;
   }
+  db_->exec("COMMIT");
+  if (had_state) db_->exec("VACUUM");  // give back the resume state's pages
 }
 
 // ---------------------------------------------------------------- reader

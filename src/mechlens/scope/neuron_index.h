@@ -38,6 +38,7 @@ class NeuronIndexWriter {
   ~NeuronIndexWriter();
   // The build description stored by an earlier, unfinished build of this file.
   std::optional<nlohmann::json> build_meta();
+  bool complete();  // finish() has committed
   // Starts a new build: meta, documents [D, ctx] and the vocabulary.
   void begin(const nlohmann::json& build, const at::Tensor& docs, const std::vector<std::string>& vocab);
   // Resume state: documents done and every layer's accumulator (one transaction).

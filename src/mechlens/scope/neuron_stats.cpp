@@ -64,10 +64,13 @@ void NeuronAccumulator::add(const at::Tensor& acts, int64_t first_doc) {
   if (acts.dim() != 3 || acts.size(1) != ctx_ || acts.size(2) != n_)
     fail("neuron index", "activations must be [docs, " + std::to_string(ctx_) + ", " + std::to_string(n_) + "]");
   at::NoGradGuard no_grad;
-  at::Tensor x = acts.to(at::kFloat).contiguous();
+  at::Tensor x = acts.to(at::kCPU, at::kFloat).contiguous();  // the loops below read host memory
   const int64_t D = x.size(0), P = ctx_, k = opts_.top_k, B = opts_.bins, n = n_;
   if (D == 0) return;
   at::Tensor flat = x.view({D * P, n});
+  if (!at::isfinite(flat).all().item<bool>())
+    fail("neuron index", "activations of documents " + std::to_string(first_doc) + "-" + std::to_string(first_doc + D - 1) +
+                             " hold NaN or inf (an overflow in a low-precision dtype?)");
 
   // Pass 1 (ATen): extremes, which fix this batch's histogram ranges.
   max_ = at::maximum(max_, flat.amax(0).to(at::kDouble));

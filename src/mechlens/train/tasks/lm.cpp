@@ -190,7 +190,9 @@ at::Tensor LmTask::loss(int64_t step, Metrics& m) {
   at::Tensor tokens = data_.train.index_select(0, (start + offs).reshape(-1)).view({cfg_.batch, cfg_.n_ctx});
   if (cfg_.random_repeat_frac > 0) {
     // Windows of <s> + X + X (+ one more token), X random pieces (ids 3..V-1) of length
-    // (n - 1) / 2: the head detectors' own probe, as a curriculum for induction.
+    // h = (n - 1) / 2: the head detectors' own probe, as a curriculum for induction.
+    // As in the induction recipe, only the predictable tokens count in their loss (the
+    // second copy after its first token); text windows count everywhere.
     const int64_t h = (n - 1) / 2;
     at::Tensor rr = (at::rand({cfg_.batch, 1}, g) < cfg_.random_repeat_frac) & ~rep;
     at::Tensor X = at::randint(3, cfg_.vocab, {cfg_.batch, n}, g, at::kLong);
@@ -198,6 +200,11 @@ at::Tensor LmTask::loss(int64_t step, Metrics& m) {
     at::Tensor synth = X.gather(1, src);
     synth.select(1, 0).fill_(1);
     tokens = at::where(rr, synth, tokens);
+    at::Tensor target = pos.slice(1, 1);  // position of each predicted token
+    at::Tensor keep = (~rr) | ((target > h + 1) & (target <= 2 * h));
+    at::Tensor w = keep.to(at::kFloat);  // [batch, n - 1]
+    at::Tensor nll = HookedTransformer::per_token_loss(model_->forward(tokens), tokens);
+    return (nll * w).sum() / w.sum();
   }
   return HookedTransformer::loss(model_->forward(tokens), tokens);
 }
