@@ -391,6 +391,37 @@ TEST(Lm, NgramBaselinesAreTheSmoothedCounts) {
   EXPECT_NEAR(bi, -(2 * std::log(b01) + std::log(b10)) / 3, 1e-12);
 }
 
+TEST(Lm, InductionCurriculumWindowsAndTheirLossWeights) {
+  LmConfig c;
+  c.vocab = 300, c.n_ctx = 64, c.batch = 64, c.random_repeat_frac = 0.5, c.seed = 4;
+  at::Tensor train = at::arange(5000, at::kLong) % 250 + 3;  // a text stream stand-in
+  LmBatch b = lm_batch(c, train, 17);
+  ASSERT_TRUE(b.weights.defined());
+  const int64_t h = (c.n_ctx - 1) / 2;
+  const int64_t nr = b.random_windows.sum().item<int64_t>();
+  EXPECT_GT(nr, 16);  // about half of 64
+  EXPECT_LT(nr, 48);
+  for (int64_t i = 0; i < c.batch; ++i) {
+    at::Tensor t = b.tokens[i], w = b.weights[i];
+    if (b.random_windows[i].item<bool>()) {
+      EXPECT_EQ(t[0].item<int64_t>(), 1);  // <s>
+      EXPECT_TRUE(t.slice(0, h + 1, 2 * h + 1).equal(t.slice(0, 1, h + 1)));  // X X
+      // Only the targets h+2 .. 2h (predictable from the first copy) count.
+      for (int64_t p = 1; p < c.n_ctx; ++p) EXPECT_EQ(w[p - 1].item<float>(), (p > h + 1 && p <= 2 * h) ? 1.f : 0.f) << p;
+      EXPECT_GE(t.slice(0, 1).min().item<int64_t>(), 3);  // pieces, no specials
+    } else {
+      EXPECT_EQ(w.sum().item<float>(), c.n_ctx - 1);  // text counts everywhere
+      EXPECT_EQ(t[1].item<int64_t>() - 3, (t[0].item<int64_t>() - 3 + 1) % 250);  // consecutive stream
+    }
+  }
+  // Drawn from (seed, step): the same batch again, another one for another step.
+  EXPECT_TRUE(lm_batch(c, train, 17).tokens.equal(b.tokens));
+  EXPECT_FALSE(lm_batch(c, train, 18).tokens.equal(b.tokens));
+  // Without random windows nothing is weighed, and the draws are those of before.
+  c.random_repeat_frac = 0;
+  EXPECT_FALSE(lm_batch(c, train, 17).weights.defined());
+}
+
 TEST(Lm, CorporaAndASentencePieceVocabularyTrainedHere) {
   Corpus moby = load_corpus("moby-dick");
   ASSERT_EQ(moby.docs.size(), 138u);  // etymology, extracts, 135 chapters, epilogue

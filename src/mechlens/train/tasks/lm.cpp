@@ -174,39 +174,45 @@ LmTask::LmTask(const LmConfig& cfg, const std::string& run_dir) : cfg_(cfg), run
   model_->set_requires_grad(true);
 }
 
-at::Tensor LmTask::loss(int64_t step, Metrics& m) {
-  auto g = step_generator(cfg_.seed, step, 3);
-  at::Tensor start = at::randint(data_.train.size(0) - cfg_.n_ctx, {cfg_.batch, 1}, g, at::kLong);
-  const int64_t n = cfg_.n_ctx;
+LmBatch lm_batch(const LmConfig& cfg, const at::Tensor& train, int64_t step) {
+  auto g = step_generator(cfg.seed, step, 3);
+  at::Tensor start = at::randint(train.size(0) - cfg.n_ctx, {cfg.batch, 1}, g, at::kLong);
+  const int64_t n = cfg.n_ctx;
   at::Tensor pos = at::arange(n, at::kLong).unsqueeze(0);
   // Repeating windows: [prefix | X | X | suffix], all corpus text, with the length L of X
   // and its offset P random per window, so that no fixed-offset (positional) head can
   // do the copying: only induction can.
-  at::Tensor rep = at::rand({cfg_.batch, 1}, g) < cfg_.repeat_frac;
-  at::Tensor L = at::randint(std::min<int64_t>(8, n / 2), n / 2 + 1, {cfg_.batch, 1}, g, at::kLong);
-  at::Tensor P = (at::rand({cfg_.batch, 1}, g) * (n - 2 * L + 1)).floor().to(at::kLong);
+  at::Tensor rep = at::rand({cfg.batch, 1}, g) < cfg.repeat_frac;
+  at::Tensor L = at::randint(std::min<int64_t>(8, n / 2), n / 2 + 1, {cfg.batch, 1}, g, at::kLong);
+  at::Tensor P = (at::rand({cfg.batch, 1}, g) * (n - 2 * L + 1)).floor().to(at::kLong);
   at::Tensor second = rep & (pos >= P + L) & (pos < P + 2 * L);
   at::Tensor offs = at::where(second, pos - L, pos);
-  at::Tensor tokens = data_.train.index_select(0, (start + offs).reshape(-1)).view({cfg_.batch, cfg_.n_ctx});
-  if (cfg_.random_repeat_frac > 0) {
+  LmBatch b;
+  b.tokens = train.index_select(0, (start + offs).reshape(-1)).view({cfg.batch, n});
+  if (cfg.random_repeat_frac > 0) {
     // Windows of <s> + X + X (+ one more token), X random pieces (ids 3..V-1) of length
     // h = (n - 1) / 2: the head detectors' own probe, as a curriculum for induction.
     // As in the induction recipe, only the predictable tokens count in their loss (the
     // second copy after its first token); text windows count everywhere.
     const int64_t h = (n - 1) / 2;
-    at::Tensor rr = (at::rand({cfg_.batch, 1}, g) < cfg_.random_repeat_frac) & ~rep;
-    at::Tensor X = at::randint(3, cfg_.vocab, {cfg_.batch, n}, g, at::kLong);
-    at::Tensor src = at::where((pos > h) & (pos <= 2 * h), pos - h, pos).expand({cfg_.batch, n});
+    at::Tensor rr = (at::rand({cfg.batch, 1}, g) < cfg.random_repeat_frac) & ~rep;
+    at::Tensor X = at::randint(3, cfg.vocab, {cfg.batch, n}, g, at::kLong);
+    at::Tensor src = at::where((pos > h) & (pos <= 2 * h), pos - h, pos).expand({cfg.batch, n});
     at::Tensor synth = X.gather(1, src);
     synth.select(1, 0).fill_(1);
-    tokens = at::where(rr, synth, tokens);
+    b.tokens = at::where(rr, synth, b.tokens);
     at::Tensor target = pos.slice(1, 1);  // position of each predicted token
-    at::Tensor keep = (~rr) | ((target > h + 1) & (target <= 2 * h));
-    at::Tensor w = keep.to(at::kFloat);  // [batch, n - 1]
-    at::Tensor nll = HookedTransformer::per_token_loss(model_->forward(tokens), tokens);
-    return (nll * w).sum() / w.sum();
+    b.weights = ((~rr) | ((target > h + 1) & (target <= 2 * h))).to(at::kFloat);
+    b.random_windows = rr.squeeze(1);
   }
-  return HookedTransformer::loss(model_->forward(tokens), tokens);
+  return b;
+}
+
+at::Tensor LmTask::loss(int64_t step, Metrics& m) {
+  LmBatch b = lm_batch(cfg_, data_.train, step);
+  if (!b.weights.defined()) return HookedTransformer::loss(model_->forward(b.tokens), b.tokens);
+  at::Tensor nll = HookedTransformer::per_token_loss(model_->forward(b.tokens), b.tokens);
+  return (nll * b.weights).sum() / b.weights.sum();
 }
 
 void LmTask::evaluate(int64_t, Metrics& m) {

@@ -53,6 +53,18 @@ struct LmData {
 };
 LmData prepare_lm_data(const LmConfig& cfg, const std::string& run_dir);
 
+// One training batch, drawn from (seed, step): windows of the training stream, some with
+// a text span repeated (repeat_frac), some replaced by <s> + X + X of random pieces
+// (random_repeat_frac). weights [batch, n_ctx - 1] (undefined without random windows)
+// weigh each next-token loss: 1 in text windows, only the predictable second copy in
+// random ones.
+struct LmBatch {
+  at::Tensor tokens;          // [batch, n_ctx]
+  at::Tensor weights;         // [batch, n_ctx - 1] float, or undefined
+  at::Tensor random_windows;  // [batch] bool, or undefined
+};
+LmBatch lm_batch(const LmConfig& cfg, const at::Tensor& train, int64_t step);
+
 // Unigram and bigram (Dirichlet-smoothed towards the unigram, 100 pseudo-counts) losses of
 // the training stream's counts on the held-out windows' next tokens.
 std::pair<double, double> ngram_baselines(const at::Tensor& train, const at::Tensor& windows, int64_t vocab);
