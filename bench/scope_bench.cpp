@@ -32,9 +32,7 @@ nlohmann::json run_scope_bench(const ScopeBenchOptions& o) {
   std::remove(out.c_str());
   ScopeBuildOptions so;
   so.top_k = o.top_k, so.batch = o.batch, so.progress = false;
-  std::vector<std::string> vocab(cfg.d_vocab);
-  for (int64_t i = 0; i < cfg.d_vocab; ++i) vocab[i] = std::to_string(i);
-  ScopeBuildStats st = build_neuron_index(m, docs, vocab, {{"kind", "tokens"}, {"name", "random"}}, "", out, so);
+  ScopeBuildStats st = build_neuron_index(m, docs, vocab_strings(nullptr, cfg.d_vocab), {{"kind", "tokens"}, {"name", "random"}}, "", out, so);
   std::remove(out.c_str());
   const double n_tok = static_cast<double>(docs_n * o.ctx);
   return {{"bench", "scope"},

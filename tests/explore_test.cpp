@@ -109,12 +109,7 @@ class ExploreApi : public ::testing::Test {
     at::Tensor docs = at::randint(1000, {20, 16}, at::kLong);
     ScopeBuildOptions o;
     o.top_k = 5, o.progress = false;
-    std::vector<std::string> vocab = gpt2_tokenizer()->to_str_tokens([] {
-      std::vector<int64_t> ids(50257);
-      for (int64_t i = 0; i < 50257; ++i) ids[i] = i;
-      return ids;
-    }());
-    build_neuron_index(*model_, docs, vocab, {{"kind", "tokens"}, {"name", "random"}}, model_dir_, dir_ + "/index.db", o);
+    build_neuron_index(*model_, docs, vocab_strings(gpt2_tokenizer().get(), 50257), {{"kind", "tokens"}, {"name", "random"}}, model_dir_, dir_ + "/index.db", o);
     // A real training-lab run folder: a few steps of the induction recipe.
     const std::string cmd = std::string("MECHLENS_THREADS=1 '") + MECHLENS_BINARY + "' train induction --steps 30 --checkpoints 3 --out '" +
                             dir_ + "/runs/ind' > /dev/null 2>&1";

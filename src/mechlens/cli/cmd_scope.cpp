@@ -47,15 +47,7 @@ void add_build(CLI::App* scope) {
       docs = corpus_windows(*tok, load_corpus(o->corpus), o->ctx, o->max_tokens);
       source = {{"kind", "corpus"}, {"name", o->corpus}, {"max_tokens", o->max_tokens}};
     }
-    std::vector<std::string> vocab;
-    if (tok) {
-      std::vector<int64_t> ids(model->cfg().d_vocab);
-      for (int64_t i = 0; i < model->cfg().d_vocab; ++i) ids[i] = i;
-      vocab = tok->to_str_tokens(ids);
-    } else {
-      for (int64_t i = 0; i < model->cfg().d_vocab; ++i) vocab.push_back("<" + std::to_string(i) + ">");
-    }
-    build_neuron_index(*model, docs, vocab, source, o->m.model, o->out, o->b);
+    build_neuron_index(*model, docs, vocab_strings(tok.get(), model->cfg().d_vocab), source, o->m.model, o->out, o->b);
     std::printf("indexed %lld documents x %lld tokens, %d layers x %d neurons -> %s\n",
                 static_cast<long long>(docs.size(0)), static_cast<long long>(docs.size(1)), model->cfg().n_layers,
                 model->cfg().d_mlp, o->out.c_str());

@@ -50,8 +50,8 @@ std::unique_ptr<HookedTransformer> load(const ModelArgs& a) {
 }
 
 std::unique_ptr<Tokenizer> tokenizer_for(const ModelArgs& a, const HookedTransformer& m) {
-  if (!a.model.empty() && has_tokenizer(a.model)) return load_tokenizer(a.model);
-  if (m.cfg().d_vocab == 50257 || a.model.empty()) return gpt2_tokenizer();
+  if (a.model.empty()) return gpt2_tokenizer();
+  if (auto t = model_tokenizer(a.model, m.cfg().d_vocab)) return t;
   fail(a.model, "no tokenizer in the model folder (tokenizer.json, vocab.json + merges.txt or tokenizer.model); "
                 "pass token ids with --tokens instead");
 }

@@ -37,22 +37,14 @@ std::vector<DefaultRun> default_runs() {
 
 namespace {
 
-std::vector<std::string> vocab_strings(const Tokenizer& tok, int64_t d_vocab) {
-  std::vector<int64_t> ids(d_vocab);
-  for (int64_t i = 0; i < d_vocab; ++i) ids[i] = i;
-  return tok.to_str_tokens(ids);
-}
-
 void index_model(const std::string& model_dir, const std::string& corpus, int64_t max_tokens, const std::string& out) {
   auto model = load_model(model_dir);
-  std::unique_ptr<Tokenizer> tok;
-  if (has_tokenizer(model_dir)) tok = load_tokenizer(model_dir);
-  else if (model->cfg().d_vocab == 50257) tok = gpt2_tokenizer();
-  else fail(model_dir, "no tokenizer in the model folder: index it with mechlens scope build --tokens");
+  auto tok = model_tokenizer(model_dir, model->cfg().d_vocab);
+  if (!tok) fail(model_dir, "no tokenizer in the model folder: index it with mechlens scope build --tokens");
   at::Tensor docs = corpus_windows(*tok, load_corpus(corpus), 64, max_tokens);
   std::fprintf(stderr, "indexing %s on %s (%lld documents of 64 tokens)\n", model_dir.c_str(), corpus.c_str(),
                static_cast<long long>(docs.size(0)));
-  build_neuron_index(*model, docs, vocab_strings(*tok, model->cfg().d_vocab),
+  build_neuron_index(*model, docs, vocab_strings(tok.get(), model->cfg().d_vocab),
                      {{"kind", "corpus"}, {"name", corpus}, {"max_tokens", max_tokens}}, model_dir, out);
 }
 

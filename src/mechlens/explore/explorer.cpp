@@ -97,18 +97,19 @@ struct Explorer::Entry {
   std::unique_ptr<Tokenizer> tok;
   std::optional<json> induction_random;
 
-  void ensure_loaded() {  // under mu
+  // Model and tokenizer, both or neither; throws Error naming the folder.
+  void load() {
+    auto m = load_model(dir);
+    tok = model_tokenizer(dir, m->cfg().d_vocab);
+    model = std::move(m);
+  }
+  void ensure_loaded() {  // under mu; a checkpoint that fails to load is the request's problem
     if (model) return;
-    std::unique_ptr<HookedTransformer> m;
-    std::unique_ptr<Tokenizer> t;
-    try {  // both or neither
-      m = load_model(dir);
-      if (has_tokenizer(dir)) t = load_tokenizer(dir);
-      else if (m->cfg().d_vocab == 50257) t = gpt2_tokenizer();
+    try {
+      load();
     } catch (const Error& e) {
       throw ApiError(422, std::string("cannot load model ") + id + ": " + e.what());
     }
-    model = std::move(m), tok = std::move(t);
   }
   std::vector<std::string> str_tokens(const std::vector<int64_t>& ids) const {
     if (tok) return tok->to_str_tokens(ids);
@@ -130,9 +131,7 @@ Explorer::Explorer(const ExplorerOptions& opts) : opts_(opts) {
     e->id = "model";
     e->label = opts_.model_dir;
     e->dir = opts_.model_dir;
-    e->model = load_model(e->dir);  // errors name the folder (exit 2 at startup)
-    if (has_tokenizer(e->dir)) e->tok = load_tokenizer(e->dir);
-    else if (e->model->cfg().d_vocab == 50257) e->tok = gpt2_tokenizer();
+    e->load();  // errors name the folder (exit 2 at startup)
     if (!opts_.index_path.empty()) {
       e->index = std::make_unique<NeuronIndex>(opts_.index_path);
       if (e->index->build().value("fingerprint", "") != model_fingerprint(*e->model))
@@ -172,7 +171,8 @@ Explorer::Explorer(const ExplorerOptions& opts) : opts_(opts) {
           e->run = n, e->step = s;
           if (index && real_path(index->build().value("model_dir", "")) == real_path(e->dir)) {
             // The same folder, but the same weights? (A retrained run leaves a stale index.)
-            if (index->build().value("fingerprint", "") == model_fingerprint(*load_model(e->dir))) e->index = std::move(index);
+            e->load();  // kept: the first request on it needs no second load
+            if (index->build().value("fingerprint", "") == model_fingerprint(*e->model)) e->index = std::move(index);
             else std::fprintf(stderr, "explore: %s was built from other weights than %s; not shown\n", ip.c_str(), e->dir.c_str());
           }
           entries_.push_back(std::move(e));
@@ -225,9 +225,7 @@ HttpReply Explorer::handle(const HttpRequest& req) {
       at = next + 1;
     }
     if (!parts.empty() && parts[0] == "api") {
-      int status = 200;
-      json j = api(req, parts, status);
-      return {status, "application/json", dump(j)};
+      return {200, "application/json", dump(api(req, parts))};
     }
     if (req.method != "GET" && req.method != "HEAD") throw ApiError(405, "pages are read with GET");
     const std::string name = parts.empty() ? "index.html" : (parts.size() == 1 ? parts[0] : "");
@@ -243,7 +241,7 @@ HttpReply Explorer::handle(const HttpRequest& req) {
   }
 }
 
-json Explorer::api(const HttpRequest& req, const std::vector<std::string>& p, int& status) {
+json Explorer::api(const HttpRequest& req, const std::vector<std::string>& p) {
   const size_t n = p.size();
   auto want = [&](const char* method) {
     if (req.method != method) throw ApiError(405, req.path + " takes " + method);
@@ -273,7 +271,6 @@ json Explorer::api(const HttpRequest& req, const std::vector<std::string>& p, in
   if (n == 2 && p[1] == "lens") return want("POST"), lens(entry(model_id), body);
   if (n == 2 && p[1] == "runs") return want("GET"), runs_json();
   if (n == 3 && p[1] == "runs") return want("GET"), run_json(p[2]);
-  status = 404;
   throw ApiError(404, "unknown API route " + req.path);
 }
 

@@ -63,7 +63,7 @@ class Explorer {
 
  private:
   Entry& entry(const std::string& id);
-  nlohmann::json api(const HttpRequest& req, const std::vector<std::string>& parts, int& status);
+  nlohmann::json api(const HttpRequest& req, const std::vector<std::string>& parts);
   nlohmann::json models_json();
   nlohmann::json model_json(Entry& e);
   nlohmann::json neuron(Entry& e, const std::string& layer, const std::string& index);

@@ -41,10 +41,4 @@ const WebAsset* find_web_asset(const std::string& name) {
   return it == table().end() ? nullptr : &it->second;
 }
 
-std::vector<std::string> web_asset_names() {
-  std::vector<std::string> out;
-  for (const auto& [n, a] : table()) out.push_back(n);
-  return out;
-}
-
 }  // namespace mechlens

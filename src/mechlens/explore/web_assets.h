@@ -14,6 +14,5 @@ struct WebAsset {
 };
 
 const WebAsset* find_web_asset(const std::string& name);  // nullptr when absent
-std::vector<std::string> web_asset_names();
 
 }  // namespace mechlens

@@ -55,6 +55,15 @@ std::string model_fingerprint(const HookedTransformer& m) {
   return f.hex();
 }
 
+std::vector<std::string> vocab_strings(const Tokenizer* tok, int64_t d_vocab) {
+  std::vector<int64_t> ids(d_vocab);
+  for (int64_t i = 0; i < d_vocab; ++i) ids[i] = i;
+  if (tok) return tok->to_str_tokens(ids);
+  std::vector<std::string> out;
+  for (int64_t i : ids) out.push_back("<" + std::to_string(i) + ">");
+  return out;
+}
+
 at::Tensor corpus_windows(const Tokenizer& tok, const Corpus& corpus, int64_t ctx, int64_t max_tokens) {
   if (ctx < 2) fail("", "--ctx must be at least 2");
   const bool bos = tok.bos_id >= 0;

@@ -31,6 +31,10 @@ std::string neuron_hook_name(const ModelConfig& cfg, int layer);
 // FNV-1a over the weights' bytes (parameters() in name order), as 16 hex digits.
 std::string model_fingerprint(const HookedTransformer& m);
 
+// The string of every token id, as the index stores them: TransformerLens's
+// to_str_tokens, or "<id>" without a tokenizer.
+std::vector<std::string> vocab_strings(const Tokenizer* tok, int64_t d_vocab);
+
 // Documents of `ctx` tokens from a corpus: each corpus document is encoded and cut into
 // consecutive windows of BOS + ctx - 1 tokens (ctx without a BOS token); a shorter tail
 // is dropped. At most max_tokens tokens in all (< 0: no limit). [D, ctx] int64.

@@ -108,4 +108,10 @@ std::unique_ptr<Tokenizer> gpt2_tokenizer() {
   return ByteLevelBPE::from_files(vocab, merges, "embedded encoder.json", "embedded vocab.bpe");
 }
 
+std::unique_ptr<Tokenizer> model_tokenizer(const std::string& dir, int64_t d_vocab) {
+  if (!dir.empty() && has_tokenizer(dir)) return load_tokenizer(dir);
+  if (d_vocab == 50257) return gpt2_tokenizer();
+  return nullptr;
+}
+
 }  // namespace mechlens

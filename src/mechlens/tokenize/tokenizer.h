@@ -40,5 +40,8 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir);
 bool has_tokenizer(const std::string& dir);
 // GPT-2's tokenizer from the vocabulary embedded in the binary.
 std::unique_ptr<Tokenizer> gpt2_tokenizer();
+// A model folder's tokenizer: its own files, else GPT-2's embedded one when the
+// vocabulary has GPT-2's 50,257 ids, else nullptr. Throws Error for a malformed file.
+std::unique_ptr<Tokenizer> model_tokenizer(const std::string& dir, int64_t d_vocab);
 
 }  // namespace mechlens
