@@ -8,10 +8,8 @@ APT_PKGS=(build-essential cmake ninja-build pkg-config ccache
           libtorch-dev libopenblas0-pthread libopenblas-dev
           nlohmann-json3-dev libcli11-dev libpcre2-dev libgtest-dev libsentencepiece-dev libsqlite3-dev
           libcpp-httplib-dev chromium
+          python3-torch python3-dev pybind11-dev python3-pytest
           nodejs npm)
-# Only the Python benchmark anchor (bench/torch_anchor.py) needs Debian's torch:
-# `scripts/install-deps.sh --anchor` adds it.
-[ "${1:-}" = "--anchor" ] && APT_PKGS+=(python3-torch)
 # The README's plots (scripts/plot_run.py) need gnuplot: `scripts/install-deps.sh --docs`.
 [ "${1:-}" = "--docs" ] && APT_PKGS+=(gnuplot-nox)
 

@@ -6,6 +6,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include "mechlens/core/error.h"
+#include "mechlens/model/hook_names.h"
 
 namespace mechlens {
 
@@ -26,14 +27,40 @@ std::vector<std::string> numbered(int64_t n) {
 
 ActivationPatching::ActivationPatching(HookedTransformer& model, const at::Tensor& clean, const at::Tensor& corrupted,
                                        PatchMetric metric)
-    : model_(model), clean_(clean), corrupted_(corrupted), metric_(std::move(metric)) {
+    : model_(model), corrupted_(corrupted), metric_(std::move(metric)) {
   if (clean.sizes() != corrupted.sizes()) throw Error("clean and corrupted tokens must have the same shape");
   model_.check_tokens(clean);
-  model_.check_tokens(corrupted);
+  at::NoGradGuard no_grad;
+  auto [cl, cc] = model_.run_with_cache(clean);
+  clean_cache_ = std::move(cc);
+  init(cl, {});
+}
+
+ActivationPatching::ActivationPatching(HookedTransformer& model, ActivationCache clean_cache, const at::Tensor& corrupted,
+                                       PatchMetric metric)
+    : model_(model), corrupted_(corrupted), metric_(std::move(metric)), clean_cache_(std::move(clean_cache)) {
+  // The clean logits from the cache: ln_final and the unembedding of the last residual,
+  // the same operations as the forward's last step.
+  const std::string last = act_name("resid_post", model_.cfg().n_layers - 1);
+  if (!clean_cache_.contains(last))
+    throw Error("the clean cache lacks " + last + ": cache the clean run with every hook (no names_filter)");
+  const at::Tensor& r = clean_cache_.at(last);
+  if (r.dim() != 3 || r.size(0) != corrupted.size(0) || r.size(1) != corrupted.size(1))
+    throw Error("the clean cache's activations are not [batch, pos] of the corrupted tokens' shape (a cache made "
+                "with remove_batch_dim cannot be patched from)");
+  at::NoGradGuard no_grad;
+  init(model_.unembed(r), {});
+}
+
+void ActivationPatching::init(const at::Tensor& clean_logits, const at::Tensor&) {
+  model_.check_tokens(corrupted_);
   const auto& k = metric_.kind;
-  if (k != "logit_diff" && k != "logit_diff_norm" && k != "loss" && k != "prob")
-    throw Error("unknown metric \"" + k + "\" (logit_diff, logit_diff_norm, loss, prob)");
-  const int64_t b = clean.size(0), S = clean.size(1);
+  const int64_t b = corrupted_.size(0), S = corrupted_.size(1);
+  if (k == "custom") {
+    if (!metric_.custom) throw Error("a custom patching metric needs a function");
+  } else if (k != "logit_diff" && k != "logit_diff_norm" && k != "loss" && k != "prob") {
+    throw Error("unknown metric \"" + k + "\" (logit_diff, logit_diff_norm, loss, prob, or a function of the logits)");
+  }
   auto check_ids = [&](const std::vector<int64_t>& ids, const char* what) {
     if (ids.size() != 1 && static_cast<int64_t>(ids.size()) != b)
       throw Error(std::string(what) + " needs one token id or one per batch row");
@@ -41,7 +68,7 @@ ActivationPatching::ActivationPatching(HookedTransformer& model, const at::Tenso
       if (id < 0 || id >= model_.cfg().vocab_out())
         throw Error(std::string(what) + " token id " + std::to_string(id) + " is out of range");
   };
-  check_ids(metric_.answer, "the answer");
+  if (k != "custom") check_ids(metric_.answer, "the answer");
   if (k == "logit_diff" || k == "logit_diff_norm") {
     check_ids(metric_.wrong, "the wrong answer");
     std::vector<int64_t> cols = metric_.answer;
@@ -50,18 +77,29 @@ ActivationPatching::ActivationPatching(HookedTransformer& model, const at::Tenso
     cols.erase(std::unique(cols.begin(), cols.end()), cols.end());
     columns_ = cols;
   }
-  metric_pos_ = metric_.position < 0 ? metric_.position + S : metric_.position;
+  // A custom metric may read any position: only patches after the last one are inert.
+  metric_pos_ = k == "custom" ? S - 1 : metric_.position < 0 ? metric_.position + S : metric_.position;
   if (metric_pos_ < 0 || metric_pos_ >= S) throw Error("metric position is out of range");
   at::NoGradGuard no_grad;
-  auto [cl, cc] = model_.run_with_cache(clean_);
   auto [xl, xc] = model_.run_with_cache(corrupted_);
-  clean_cache_ = std::move(cc);
   corrupted_cache_ = std::move(xc);
+  if (k == "custom") {
+    corrupted_logits_ = xl;
+    clean_metric_ = metric_full(clean_logits).item<double>();
+    corrupted_metric_ = metric_full(xl).item<double>();
+    return;
+  }
   // Raw baselines first; normalisation (if any) uses them.
-  clean_metric_ = metric_tensor(cl.select(1, metric_pos_), {}, true).item<double>();
+  clean_metric_ = metric_tensor(clean_logits.select(1, metric_pos_), {}, true).item<double>();
   corrupted_metric_ = metric_tensor(xl.select(1, metric_pos_), {}, true).item<double>();
   if (k == "logit_diff_norm" && clean_metric_ == corrupted_metric_)
     throw Error("clean and corrupted logit differences are equal: the normalised metric is undefined");
+}
+
+at::Tensor ActivationPatching::metric_full(const at::Tensor& logits) const {
+  at::Tensor v = metric_.custom(logits);
+  if (!v.defined() || v.numel() != 1) throw Error("the patching metric must return one number (a scalar)");
+  return v.reshape({});
 }
 
 double ActivationPatching::metric_rows(const at::Tensor& logits, const std::vector<int64_t>& cols) const {
@@ -70,7 +108,7 @@ double ActivationPatching::metric_rows(const at::Tensor& logits, const std::vect
 
 at::Tensor ActivationPatching::metric_tensor(const at::Tensor& logits, const std::vector<int64_t>& cols, bool raw) const {
   // logits: [rows, C] over `cols` (or the whole vocabulary when cols is empty).
-  const int64_t rows = logits.size(0), b = clean_.size(0);
+  const int64_t rows = logits.size(0), b = corrupted_.size(0);
   auto col = [&](int64_t id) -> int64_t {
     if (cols.empty()) return id;
     return std::lower_bound(cols.begin(), cols.end(), id) - cols.begin();
@@ -94,6 +132,7 @@ at::Tensor ActivationPatching::metric_tensor(const at::Tensor& logits, const std
 }
 
 double ActivationPatching::metric_of_logits(const at::Tensor& logits) const {
+  if (custom()) return metric_full(logits).item<double>();
   at::Tensor at_pos = logits.select(1, metric_pos_);  // [b, vocab]
   return metric_rows(at_pos, {});
 }
@@ -161,7 +200,7 @@ std::vector<ActivationPatching::Spec> ActivationPatching::specs_for(const std::s
                                                                     std::vector<std::string>& axes) {
   const auto& c = model_.cfg();
   const int L = c.n_layers;
-  const int64_t S = clean_.size(1);
+  const int64_t S = corrupted_.size(1);
   std::vector<Spec> specs;
   const bool resid_like =
       site == "resid_pre" || site == "resid_mid" || site == "resid_post" || site == "attn_out" || site == "mlp_out";
@@ -279,6 +318,17 @@ void ActivationPatching::run_group(std::vector<Spec*>& chunk, int64_t p0, std::v
     fo.input_is_residual = true;
     x = model_.run_with_hooks(x, hooks, {}, fo);
   }
+  if (custom()) {
+    // Full logits per patch: the corrupted run's before p0 (causal attention leaves
+    // them unchanged), the patched run's from p0 on.
+    at::Tensor patched = model_.unembed(x);  // [n * b, S - p0, vocab]
+    at::Tensor prefix = corrupted_logits_.slice(1, 0, p0);
+    for (size_t k = 0; k < chunk.size(); ++k) {
+      at::Tensor rows = patched.narrow(0, static_cast<int64_t>(k) * b, b);
+      out[chunk[k]->out] = metric_full(p0 > 0 ? at::cat({prefix, rows}, 1) : rows).item<double>();
+    }
+    return;
+  }
   at::Tensor logits = model_.unembed(x.select(1, metric_pos_ - p0), columns_);  // [n * b, C]
   for (size_t k = 0; k < chunk.size(); ++k)
     out[chunk[k]->out] = metric_rows(logits.narrow(0, static_cast<int64_t>(k) * b, b), columns_);
@@ -314,7 +364,9 @@ std::vector<double> ActivationPatching::evaluate(std::vector<Spec>& specs, bool 
   const int64_t b = corrupted_.size(0), S = corrupted_.size(1);
   for (auto& [p0, group] : groups) {
     std::stable_sort(group.begin(), group.end(), [](const Spec* a, const Spec* c) { return a->layer < c->layer; });
-    const size_t per_chunk = std::max<int64_t>(1, token_budget / std::max<int64_t>(1, b * (S - p0)));
+    int64_t per = token_budget / std::max<int64_t>(1, b * (S - p0));
+    if (custom()) per = std::min(per, logit_budget / std::max<int64_t>(1, b * S * model_.cfg().vocab_out()));
+    const size_t per_chunk = std::max<int64_t>(1, per);
     for (size_t i = 0; i < group.size(); i += per_chunk) {
       std::vector<Spec*> chunk(group.begin() + i, group.begin() + std::min(group.size(), i + per_chunk));
       if (progress) progress(done, total);
@@ -390,7 +442,7 @@ PatchResult ActivationPatching::head_by_pos_every(bool batched) {
   if (model_.cfg().kv_heads() != model_.cfg().n_heads)
     throw Error("grouped-query attention: k and v have fewer heads than q, so they cannot be stacked; patch each site");
   const int L = model_.cfg().n_layers;
-  const int64_t S = clean_.size(1), H = model_.cfg().n_heads;
+  const int64_t S = corrupted_.size(1), H = model_.cfg().n_heads;
   std::vector<Spec> all;
   std::vector<int64_t> shape;
   std::vector<std::string> axes;
@@ -431,7 +483,7 @@ PatchResult ActivationPatching::attribution(const std::string& site, const std::
     at::AutoGradMode grad_on(true);
     logits = model_.run_with_hooks(corrupted_, hooks);
   }
-  at::Tensor m = metric_tensor(logits.select(1, metric_pos_), {});
+  at::Tensor m = custom() ? metric_full(logits) : metric_tensor(logits.select(1, metric_pos_), {});
   std::vector<at::Tensor> inputs;
   for (const auto& n : names) inputs.push_back(acts.at(n));
   std::vector<at::Tensor> grads = torch::autograd::grad({m}, inputs, {}, false, false, true);

@@ -32,6 +32,12 @@ struct PatchMetric {
   std::vector<int64_t> answer;  // one id, or one per batch row
   std::vector<int64_t> wrong;   // as answer; needed by logit_diff*
   int64_t position = -1;        // where the logits are read (negative: from the end)
+  // kind "custom": any function of the patched run's full logits [batch, pos, vocab]
+  // to a scalar tensor, as TransformerLens's patching_metric (a Python callable, say).
+  // Every patch then unembeds all its positions (those before the first patched one
+  // are the corrupted run's), so sweeps run in smaller chunks; answer / wrong /
+  // position are unused.
+  std::function<at::Tensor(const at::Tensor& logits)> custom;
 };
 
 struct PatchResult {
@@ -47,6 +53,11 @@ class ActivationPatching {
  public:
   // clean and corrupted: [batch, pos] token ids of equal shape.
   ActivationPatching(HookedTransformer& model, const at::Tensor& clean, const at::Tensor& corrupted, PatchMetric metric);
+  // As TransformerLens's get_act_patch_*(model, corrupted_tokens, clean_cache, metric):
+  // the clean run is given by its cache (with a batch axis, of corrupted's shape, and
+  // holding every hook the sweep patches; a full run_with_cache does).
+  ActivationPatching(HookedTransformer& model, ActivationCache clean_cache, const at::Tensor& corrupted,
+                     PatchMetric metric);
 
   // site: resid_pre | resid_mid | resid_post | attn_out | mlp_out | z | q | k | v | pattern
   // mode: by_pos (per position; for pattern: per destination position) | all_pos
@@ -77,6 +88,8 @@ class ActivationPatching {
   // Tokens of the sweep: one row of activations per patch element stays within this
   // budget (positions x elements) per batched call.
   int64_t token_budget = 8192;
+  // With a custom metric: full logits of one batched call stay within this many floats.
+  int64_t logit_budget = int64_t{1} << 25;
   // Called with (patches done, patches in total) as the sweep goes (e.g. a progress bar).
   std::function<void(int64_t, int64_t)> progress;
 
@@ -106,8 +119,14 @@ class ActivationPatching {
   PatchResult make_result(const std::string& site, const std::string& mode, const std::vector<int64_t>& shape,
                           const std::vector<std::string>& axes, std::vector<Spec>& specs, bool batched);
 
+  void init(const at::Tensor& clean_logits, const at::Tensor& corrupted_logits);
+  // The metric of full logits [rows, pos, vocab] as a (differentiable) scalar tensor.
+  at::Tensor metric_full(const at::Tensor& logits) const;
+  bool custom() const { return metric_.kind == "custom"; }
+
   HookedTransformer& model_;
-  at::Tensor clean_, corrupted_;
+  at::Tensor corrupted_;
+  at::Tensor corrupted_logits_;  // kept for custom metrics (the unpatched prefix)
   PatchMetric metric_;
   ActivationCache clean_cache_, corrupted_cache_;
   double clean_metric_ = 0, corrupted_metric_ = 0;

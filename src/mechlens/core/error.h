@@ -11,9 +11,18 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A file or folder that is not there (Python: FileNotFoundError).
+class NotFoundError : public Error {
+ public:
+  using Error::Error;
+};
+
 // Throws Error("<where>: <what>").
 [[noreturn]] inline void fail(const std::string& where, const std::string& what) {
   throw Error(where.empty() ? what : where + ": " + what);
+}
+[[noreturn]] inline void fail_not_found(const std::string& where, const std::string& what) {
+  throw NotFoundError(where.empty() ? what : where + ": " + what);
 }
 
 }  // namespace mechlens

@@ -14,7 +14,10 @@ namespace mechlens {
 std::string read_file(const std::string& path) {
   if (dir_exists(path)) fail(path, "is a directory, expected a file");
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "cannot open file (missing or unreadable)");
+  if (!in) {
+    if (!file_exists(path)) fail_not_found(path, "file not found");
+    fail(path, "cannot open file (unreadable)");
+  }
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();

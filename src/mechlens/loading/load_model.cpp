@@ -15,7 +15,7 @@ constexpr int kFormatVersion = 1;
 }  // namespace
 
 std::pair<ModelConfig, StateDict> load_weights(const std::string& dir) {
-  if (!dir_exists(dir)) fail(dir, "model folder not found");
+  if (!dir_exists(dir)) fail_not_found(dir, "model folder not found");
   const std::string own = join_path(dir, kOwnConfig);
   if (file_exists(own)) {
     json j = read_json_file(own);
@@ -31,7 +31,7 @@ std::pair<ModelConfig, StateDict> load_weights(const std::string& dir) {
     return {cfg, sd};
   }
   const std::string cfg_path = join_path(dir, "config.json");
-  if (!file_exists(cfg_path)) fail(dir, "no config.json (Hugging Face) or mechlens.json (mechlens checkpoint)");
+  if (!file_exists(cfg_path)) fail_not_found(dir, "no config.json (Hugging Face) or mechlens.json (mechlens checkpoint)");
   json hf = read_json_file(cfg_path);
   if (!hf.is_object()) fail(cfg_path, "config is not a JSON object");
   const Family& fam = family_for(hf, cfg_path);
@@ -51,7 +51,7 @@ std::unique_ptr<HookedTransformer> load_model(const std::string& dir, const Load
   const std::string own = join_path(dir, kOwnConfig);
   if (file_exists(own)) label = json_get_or<std::string>(read_json_file(own), "processing", "none", own);
   if (opts.processing.any()) {
-    if (label != "none") fail(dir, "checkpoint is already processed (" + label + "); load it with --processing none");
+    if (label != "none") fail(dir, "checkpoint is already processed (" + label + "); load it without weight processing (processing none)");
     process_weights(cfg, sd, opts.processing);
     label = opts.processing.describe();
   }

@@ -1,3 +1,4 @@
+#include <cerrno>
 #include "mechlens/loading/safetensors.h"
 
 #include <fcntl.h>
@@ -49,7 +50,10 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
   f->path_ = path;
   if (dir_exists(path)) fail(path, "is a directory, expected a .safetensors file");
   int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) fail(path, "cannot open file (missing or unreadable)");
+  if (fd < 0) {
+    if (errno == ENOENT) fail_not_found(path, "file not found");
+    fail(path, "cannot open file (unreadable)");
+  }
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     ::close(fd);

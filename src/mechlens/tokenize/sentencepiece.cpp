@@ -33,19 +33,21 @@ struct Shim {
   int (*piece_type)(void*, int);
 };
 
-std::string exe_dir() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return ".";
-  std::string p(buf, n);
-  return p.substr(0, p.rfind('/'));
+// The folder of libmechlens.so itself (not of the program that loaded it: a Python
+// interpreter, a user's program): the shim and the trainer are installed beside it.
+std::string library_dir() {
+  Dl_info info{};
+  if (::dladdr(reinterpret_cast<void*>(&library_dir), &info) == 0 || !info.dli_fname) return ".";
+  std::string p = info.dli_fname;
+  const auto slash = p.rfind('/');
+  return slash == std::string::npos ? "." : p.substr(0, slash);
 }
 
 const Shim& shim() {
   static Shim s = [] {
     std::vector<std::string> candidates;
     if (const char* env = std::getenv("MECHLENS_SPM_SHIM")) candidates.push_back(env);
-    candidates.push_back(exe_dir() + "/libmechlens_spm.so");
+    candidates.push_back(library_dir() + "/libmechlens_spm.so");
     void* h = nullptr;
     std::string errors;
     for (const auto& c : candidates) {
@@ -299,10 +301,10 @@ void train_sentencepiece(const std::string& text_file, const std::string& model_
                          const std::string& model_type) {
   if (vocab_size < 16) throw Error("a SentencePiece vocabulary needs at least 16 pieces");
   if (model_type != "bpe" && model_type != "unigram") throw Error("SentencePiece model type must be bpe or unigram");
-  // SentencePiece's trainer runs in its own small process (build/mechlens_spm_train,
-  // linked with libsentencepiece_train and not with libtorch): in this process it would
-  // meet libtorch's protobuf, and behind RTLD_DEEPBIND its logging crashes.
-  std::string bin = exe_dir() + "/mechlens_spm_train";
+  // SentencePiece's trainer runs in its own small process (mechlens_spm_train beside
+  // libmechlens.so, linked with libsentencepiece_train and not with libtorch): in this
+  // process it would meet libtorch's protobuf, and behind RTLD_DEEPBIND its logging crashes.
+  std::string bin = library_dir() + "/mechlens_spm_train";
   if (const char* env = std::getenv("MECHLENS_SPM_TRAIN")) bin = env;
   if (::access(bin.c_str(), X_OK) != 0) throw Error("cannot run the SentencePiece trainer " + bin);
   // Deterministic: every sentence, in file order, one thread; byte fallback so any text

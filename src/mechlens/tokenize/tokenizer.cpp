@@ -74,7 +74,7 @@ bool has_tokenizer(const std::string& dir) {
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
-  if (!dir_exists(dir)) fail(dir, "folder not found");
+  if (!dir_exists(dir)) fail_not_found(dir, "folder not found");
   const std::string tj = join_path(dir, "tokenizer.json");
   const std::string vj = join_path(dir, "vocab.json"), mt = join_path(dir, "merges.txt");
   const std::string sp = join_path(dir, "tokenizer.model"), sc = join_path(dir, "tokenizer_config.json");

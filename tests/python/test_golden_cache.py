@@ -1,0 +1,57 @@
+"""run_with_cache from Python against TransformerLens 2.10.0's own caches: every hook of
+every TL family, unprocessed and processed, plus logits and loss."""
+import json
+import os
+
+import pytest
+import torch
+
+from conftest import TL_FAMILIES, assert_close, read_safetensors
+
+
+@pytest.mark.parametrize("processing", ["unprocessed", "processed"])
+@pytest.mark.parametrize("family", TL_FAMILIES)
+def test_run_with_cache_matches_transformer_lens(golden, load, family, processing):
+    model = load(family, processing)
+    tokens = read_safetensors(os.path.join(golden, family, "expected.safetensors"))["input_ids"]
+    want = read_safetensors(os.path.join(golden, family, f"tl_cache_{processing}.safetensors"))
+    logits, cache = model.run_with_cache(tokens)
+    hooks = [k for k in want if k not in ("logits", "loss")]
+    assert hooks, "the golden cache holds no hooks"
+    for name in hooks:
+        assert name in cache, f"{family} {processing}: {name} missing from the cache"
+        assert_close(cache[name], want[name], 1e-4, f"{family} {processing} {name}")
+    if processing == "processed":  # center_unembed shifts each position's logits by a constant
+        assert_close(logits.log_softmax(-1), want["logits"].log_softmax(-1), 1e-4, "log_softmax(logits)")
+    else:
+        assert_close(logits, want["logits"], 1e-4, "logits")
+    loss = model(tokens, return_type="loss")
+    assert abs(loss.item() - want["loss"].item()) < 1e-5
+    # TL's hook names, in TL's execution order, are exactly the model's hook points.
+    order = json.load(open(os.path.join(golden, family, "tl_hook_names.json")))
+    order = order[processing]
+    assert set(order) <= set(model.hook_dict), sorted(set(order) - set(model.hook_dict))[:5]
+
+
+def test_cache_keys_by_tl_short_names(load):
+    model = load("gpt2")
+    tokens = torch.tensor([[1, 2, 3, 4, 5]])
+    _, cache = model.run_with_cache(tokens)
+    assert torch.equal(cache["resid_pre", 1], cache["blocks.1.hook_resid_pre"])
+    assert torch.equal(cache["pattern", -1], cache["blocks.1.attn.hook_pattern"])
+    assert torch.equal(cache["blocks.0.attn.hook_k"], cache["k", 0])
+    assert torch.equal(cache["k1"], cache["blocks.1.attn.hook_k"])
+    assert torch.equal(cache["scale"], cache["ln_final.hook_scale"])
+    single = cache.remove_batch_dim()
+    assert single["resid_post", 0].shape == cache["resid_post", 0].shape[1:]
+
+
+def test_names_filter_keeps_only_the_named_hooks(load):
+    model = load("gpt2")
+    tokens = torch.tensor([[1, 2, 3, 4, 5]])
+    _, full = model.run_with_cache(tokens)
+    _, some = model.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_z"))
+    assert sorted(some.keys()) == ["blocks.0.attn.hook_z", "blocks.1.attn.hook_z"]
+    assert torch.equal(some["z", 1], full["z", 1])
+    _, one = model.run_with_cache(tokens, names_filter="blocks.0.hook_resid_post")
+    assert list(one.keys()) == ["blocks.0.hook_resid_post"]
