@@ -220,9 +220,10 @@ TEST(Grokking, InitSplitAndFirstLossAreTheAuthors) {
     ModularData d = modular_addition_data(p, 0.3, 0);
     EXPECT_EQ(d.train_x.size(0), static_cast<int64_t>(0.3 * p * p));
     GrokkingTask task(c);
-    // The plain forward computes what the authors' code computes, to float64 print precision.
+    // The plain forward computes what the authors' code computes, to float32 rounding
+    // (bit-equal where the same matmul kernels run: 1e-8 apart on an AVX2-only CPU).
     at::Tensor logits = task.model().forward(d.train_x).select(1, 2);
-    EXPECT_NEAR(cross_entropy(logits, d.train_y, true).item<double>(), loss, 1e-9) << "p = " << p;
+    EXPECT_NEAR(cross_entropy(logits, d.train_y, true).item<double>(), loss, 1e-7) << "p = " << p;
     // Training folds the embeddings into W_qkv and computes the last position only: the
     // same sums in another order, equal to float32 rounding.
     Metrics m;
