@@ -6,6 +6,7 @@
 
 #include "mechlens/analysis/residual.h"
 #include "mechlens/core/error.h"
+#include "mechlens/model/hook_names.h"
 
 namespace mechlens {
 
@@ -39,11 +40,10 @@ AblationTarget AblationTarget::parse(const std::string& spec) {
 }
 
 std::string AblationTarget::hook_name() const {
-  const std::string b = "blocks." + std::to_string(layer) + ".";
-  if (kind == "head") return b + "attn.hook_z";
-  if (kind == "neuron") return b + "mlp.hook_post";
-  if (kind == "attn") return b + "hook_attn_out";
-  return b + "hook_mlp_out";
+  if (kind == "head") return act_name("z", layer);
+  if (kind == "neuron") return act_name("post", layer);
+  if (kind == "attn") return act_name("attn_out", layer);
+  return act_name("mlp_out", layer);
 }
 
 std::string AblationTarget::label() const {

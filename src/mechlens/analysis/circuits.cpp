@@ -1,6 +1,7 @@
 #include "mechlens/analysis/circuits.h"
 
 #include "mechlens/core/error.h"
+#include "mechlens/model/hook_names.h"
 
 namespace mechlens {
 
@@ -10,7 +11,7 @@ at::Tensor stacked(const HookedTransformer& m, const std::string& name, bool kv)
   const auto& c = m.cfg();
   std::vector<at::Tensor> ts;
   for (int l = 0; l < c.n_layers; ++l) {
-    at::Tensor t = m.state_dict().at("blocks." + std::to_string(l) + ".attn." + name).to(at::kFloat);
+    at::Tensor t = m.state_dict().at(param_name(name, l)).to(at::kFloat);
     if (kv && c.kv_heads() != c.n_heads) t = at::repeat_interleave(t, c.n_heads / c.kv_heads(), 0);
     ts.push_back(t);
   }
@@ -25,13 +26,13 @@ FactoredMatrix qk_circuit(const HookedTransformer& m) {
 FactoredMatrix ov_circuit(const HookedTransformer& m) { return {stacked(m, "W_V", true), stacked(m, "W_O", false)}; }
 
 FactoredMatrix full_qk_circuit(const HookedTransformer& m) {
-  at::Tensor W_E = m.state_dict().at("embed.W_E").to(at::kFloat);
+  at::Tensor W_E = m.state_dict().at(param_name("W_E")).to(at::kFloat);
   return qk_circuit(m).left_mul(W_E).right_mul(W_E.t());
 }
 
 FactoredMatrix full_ov_circuit(const HookedTransformer& m) {
-  at::Tensor W_E = m.state_dict().at("embed.W_E").to(at::kFloat);
-  at::Tensor W_U = m.state_dict().at("unembed.W_U").to(at::kFloat);
+  at::Tensor W_E = m.state_dict().at(param_name("W_E")).to(at::kFloat);
+  at::Tensor W_U = m.state_dict().at(param_name("W_U")).to(at::kFloat);
   return ov_circuit(m).left_mul(W_E).right_mul(W_U);
 }
 
@@ -50,6 +51,19 @@ at::Tensor all_composition_scores(const HookedTransformer& m, const std::string&
   at::Tensor scores = fro(at::matmul(lc, rc)) / fro(lc) / fro(rc);  // [L, H, L, H]
   at::Tensor li = at::arange(L).view({L, 1, 1, 1}), ri = at::arange(L).view({1, 1, L, 1});
   return at::where(li < ri, scores, at::zeros_like(scores));
+}
+
+std::vector<CompositionPair> strongest_compositions(const at::Tensor& scores, int64_t n) {
+  if (scores.dim() != 4) throw Error("composition scores must be [L, H, L, H]");
+  const int64_t H = scores.size(1), LH = scores.size(0) * H;
+  at::Tensor flat = scores.to(at::kFloat).reshape(-1);
+  auto [v, idx] = flat.topk(std::min<int64_t>(n, flat.numel()));
+  std::vector<CompositionPair> out;
+  for (int64_t i = 0; i < idx.numel(); ++i) {
+    const int64_t k = idx[i].item<int64_t>(), left = k / LH, right = k % LH;
+    out.push_back({static_cast<int>(left / H), left % H, static_cast<int>(right / H), right % H, v[i].item<double>()});
+  }
+  return out;
 }
 
 std::vector<TokenScore> top_tokens(const at::Tensor& scores, int64_t n, bool largest) {
@@ -73,13 +87,37 @@ SingularDirectionTokens singular_vector_tokens(const FactoredMatrix& circuit, in
 at::Tensor neuron_logit_effects(const HookedTransformer& m, int layer) {
   if (m.cfg().attn_only) throw Error("the model has no MLP neurons");
   if (layer < 0 || layer >= m.cfg().n_layers) throw Error("layer out of range");
-  return at::matmul(m.state_dict().at("blocks." + std::to_string(layer) + ".mlp.W_out").to(at::kFloat),
-                    m.state_dict().at("unembed.W_U").to(at::kFloat));
+  return at::matmul(m.state_dict().at(param_name("W_out", layer)).to(at::kFloat),
+                    m.state_dict().at(param_name("W_U")).to(at::kFloat));
 }
 
-at::Tensor copying_scores(const HookedTransformer& m) {
-  at::Tensor ev = full_ov_circuit(m).eigenvalues();  // [L, H, d_head] complex
+at::Tensor copying_score(const FactoredMatrix& circuit) {
+  at::Tensor ev = circuit.eigenvalues();  // [..., m] complex
   return at::real(ev).sum(-1) / ev.abs().sum(-1);
+}
+
+at::Tensor copying_scores(const HookedTransformer& m) { return copying_score(full_ov_circuit(m)); }
+
+at::Tensor circuit_diagonal(const FactoredMatrix& circuit) {
+  return (circuit.A() * circuit.B().transpose(-1, -2)).sum(-1);  // diag(A B) without forming A B
+}
+
+HeadCircuits head_circuits(const HookedTransformer& m, int layer, int64_t head, int64_t top_n, int64_t n_directions) {
+  const auto& c = m.cfg();
+  if (layer < 0 || layer >= c.n_layers || head < 0 || head >= c.n_heads)
+    throw Error("head " + std::to_string(layer) + "." + std::to_string(head) + " is out of range");
+  FactoredMatrix ov = ov_circuit(m)[layer][head], qk = qk_circuit(m)[layer][head];
+  FactoredMatrix full_ov = full_ov_circuit(m)[layer][head];
+  HeadCircuits r;
+  r.ov_singular_values = ov.S();
+  r.qk_singular_values = qk.S();
+  r.ov_norm = ov.norm().item<double>();
+  r.qk_norm = qk.norm().item<double>();
+  r.copying_score = copying_score(full_ov).item<double>();
+  r.top_self_copied = top_tokens(circuit_diagonal(full_ov), top_n);
+  for (int64_t k = 0; k < std::min<int64_t>(n_directions, c.d_head); ++k)
+    r.full_ov_directions.push_back(singular_vector_tokens(full_ov, k, top_n));
+  return r;
 }
 
 }  // namespace mechlens

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "mechlens/core/error.h"
+#include "mechlens/model/hook_names.h"
 
 namespace mechlens {
 
@@ -53,12 +54,13 @@ at::Tensor detect_head(HookedTransformer& m, const at::Tensor& tokens_in, const 
     throw Error("detection pattern must be [pos, pos] for the " + std::to_string(n) + " tokens");
   if (o.error_measure != "mul" && o.error_measure != "abs") throw Error("error_measure must be mul or abs");
   at::NoGradGuard no_grad;
-  auto [logits, cache] = m.run_with_cache(tokens, names_matching("attn\\.hook_pattern$"));
   const auto& c = m.cfg();
+  const std::vector<std::string> names = act_names("pattern", c.n_layers);
+  auto [logits, cache] = m.run_with_cache(tokens, names_in(names));
   at::Tensor out = at::empty({c.n_layers, c.n_heads});
   at::Tensor det = pattern.to(at::kFloat);
   for (int l = 0; l < c.n_layers; ++l) {
-    at::Tensor layer = cache["blocks." + std::to_string(l) + ".attn.hook_pattern"][0].to(at::kFloat);
+    at::Tensor layer = cache[names[l]][0].to(at::kFloat);
     for (int h = 0; h < c.n_heads; ++h) {
       at::Tensor a = layer[h].clone();
       double score;
@@ -90,11 +92,12 @@ at::Tensor induction_scores(HookedTransformer& m, const at::Tensor& repeated) {
   const int64_t n = repeated.size(1), half = (n - 1) / 2;
   if (repeated.dim() != 2 || n != 1 + 2 * half) throw Error("expected [1, 1 + 2 * half] repeated tokens");
   at::NoGradGuard no_grad;
-  auto [logits, cache] = m.run_with_cache(repeated, names_matching("attn\\.hook_pattern$"));
   const auto& c = m.cfg();
+  const std::vector<std::string> names = act_names("pattern", c.n_layers);
+  auto [logits, cache] = m.run_with_cache(repeated, names_in(names));
   at::Tensor out = at::empty({c.n_layers, c.n_heads});
   for (int l = 0; l < c.n_layers; ++l) {
-    at::Tensor p = cache["blocks." + std::to_string(l) + ".attn.hook_pattern"].to(at::kFloat).mean(0);  // [H, q, k]
+    at::Tensor p = cache[names[l]].to(at::kFloat).mean(0);  // [H, q, k]
     // The second copy of token i sits at q = 1 + half + i; the token after its first
     // copy at k = 2 + i. So the stripe is the diagonal q - k = half - 1, for k in [2, 2 + half).
     at::Tensor stripe = p.diagonal(-(half - 1), -2, -1);  // entries (k + half - 1, k)

@@ -77,7 +77,7 @@ std::string fill(std::string t, const std::string& a, const std::string& b, cons
 }  // namespace
 
 std::vector<IOIPrompt> make_ioi_dataset(const Tokenizer& tok, int n, uint64_t seed, bool prepend_bos) {
-  if (n < 1 || n > 100000) throw Error("--n must be between 1 and 100000");
+  if (n < 1 || n > 100000) throw Error("the number of prompts n must be between 1 and 100000");
   std::vector<std::string> names;
   for (const auto& name : ioi_names())
     if (tok.encode(" " + name).size() == 1) names.push_back(name);

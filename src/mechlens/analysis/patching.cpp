@@ -12,10 +12,9 @@ namespace mechlens {
 
 namespace {
 std::string hook_of(const std::string& site, int l) {
-  const std::string b = "blocks." + std::to_string(l) + ".";
-  if (site == "resid_pre" || site == "resid_mid" || site == "resid_post" || site == "attn_out" || site == "mlp_out")
-    return b + "hook_" + site;
-  if (site == "z" || site == "q" || site == "k" || site == "v" || site == "pattern") return b + "attn.hook_" + site;
+  if (site == "resid_pre" || site == "resid_mid" || site == "resid_post" || site == "attn_out" || site == "mlp_out" ||
+      site == "z" || site == "q" || site == "k" || site == "v" || site == "pattern")
+    return act_name(site, l);
   throw Error("unknown patching site \"" + site + "\" (resid_pre, resid_mid, resid_post, attn_out, mlp_out, z, q, k, v, pattern)");
 }
 std::vector<std::string> numbered(int64_t n) {
@@ -285,7 +284,7 @@ void ActivationPatching::run_group(std::vector<Spec*>& chunk, int64_t p0, std::v
     const size_t start_new = next;
     while (next < chunk.size() && chunk[next]->layer == j) ++next;
     if (next > start_new) {
-      at::Tensor base = corrupted_cache_.at("blocks." + std::to_string(j) + ".hook_resid_pre").slice(1, p0);
+      at::Tensor base = corrupted_cache_.at(act_name("resid_pre", j)).slice(1, p0);
       at::Tensor rep = base.repeat({static_cast<int64_t>(next - start_new), 1, 1});
       x = x.defined() ? at::cat({x, rep}) : rep;
     }
@@ -293,9 +292,8 @@ void ActivationPatching::run_group(std::vector<Spec*>& chunk, int64_t p0, std::v
     KVCache kv;
     kv.layers.resize(L);
     if (p0 > 0) {
-      const std::string a = "blocks." + std::to_string(j) + ".attn.";
-      kv.layers[j].k = corrupted_cache_.at(a + "hook_k").slice(1, 0, p0).repeat({n_active, 1, 1, 1});
-      kv.layers[j].v = corrupted_cache_.at(a + "hook_v").slice(1, 0, p0).repeat({n_active, 1, 1, 1});
+      kv.layers[j].k = corrupted_cache_.at(act_name("k", j)).slice(1, 0, p0).repeat({n_active, 1, 1, 1});
+      kv.layers[j].v = corrupted_cache_.at(act_name("v", j)).slice(1, 0, p0).repeat({n_active, 1, 1, 1});
     }
     // One hook per distinct hook name among the patches that join at this layer.
     std::map<std::string, std::vector<size_t>> by_hook;
@@ -471,7 +469,7 @@ PatchResult ActivationPatching::attribution(const std::string& site, const std::
   // Corrupted run with the embedding as the gradient leaf; keep the site activations.
   std::map<std::string, at::Tensor> acts;
   std::vector<ForwardHookSpec> hooks;
-  hooks.push_back({names_in({"hook_embed"}), [](const at::Tensor& a, const HookPoint&) {
+  hooks.push_back({names_in({act_name("embed")}), [](const at::Tensor& a, const HookPoint&) {
                      return a.detach().to(at::kFloat).requires_grad_(true);
                    }});
   hooks.push_back({names_in(names), [&acts](const at::Tensor& a, const HookPoint& hp) {

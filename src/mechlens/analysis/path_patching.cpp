@@ -3,6 +3,7 @@
 #include <map>
 
 #include "mechlens/core/error.h"
+#include "mechlens/model/hook_names.h"
 
 namespace mechlens {
 
@@ -30,7 +31,7 @@ PathPatchResult path_patch(HookedTransformer& m, ActivationPatching& ap, const s
     if (r.layer < 0 || r.layer >= L || r.head < 0 || r.head >= heads) throw Error("receiver head out of range");
   }
   // Every run starts from the corrupted residual stream entering layer 0.
-  const at::Tensor resid0 = ap.corrupted_cache()["blocks.0.hook_resid_pre"];
+  const at::Tensor resid0 = ap.corrupted_cache()[act_name("resid_pre", 0)];
   const int64_t b = resid0.size(0), S = resid0.size(1);
   int max_layer = L;  // senders must be in an earlier layer than some receiver
   if (!receivers.empty()) {
@@ -50,6 +51,9 @@ PathPatchResult path_patch(HookedTransformer& m, ActivationPatching& ap, const s
                      std::to_string(r.head) + "." + r.input;
 
   at::NoGradGuard no_grad;
+  const std::vector<std::string> z_names = act_names("z", L), mlp_out_names = act_names("mlp_out", L);
+  std::vector<std::string> receiver_names;  // the hook of each receiver's input (its q, k or v)
+  for (const auto& r : receivers) receiver_names.push_back(act_name(r.input, r.layer));
   std::vector<std::pair<int, int64_t>> senders;
   for (int l = 0; l < max_layer; ++l)
     for (int64_t h = 0; h < H; ++h) senders.push_back({l, h});
@@ -64,7 +68,7 @@ PathPatchResult path_patch(HookedTransformer& m, ActivationPatching& ap, const s
     // except the sender, which gets its clean z. Record the receivers' inputs.
     std::vector<ForwardHookSpec> freeze;
     for (int l = 0; l < L; ++l) {
-      const std::string zname = "blocks." + std::to_string(l) + ".attn.hook_z";
+      const std::string& zname = z_names[l];
       at::Tensor zc = ap.corrupted_cache()[zname].repeat({static_cast<int64_t>(n), 1, 1, 1});
       at::Tensor zclean = ap.clean_cache()[zname];
       std::vector<std::pair<size_t, int64_t>> here;  // (element, head)
@@ -76,14 +80,13 @@ PathPatchResult path_patch(HookedTransformer& m, ActivationPatching& ap, const s
                           return y;
                         }});
       if (!c.attn_only) {
-        const std::string mname = "blocks." + std::to_string(l) + ".hook_mlp_out";
+        const std::string& mname = mlp_out_names[l];
         at::Tensor mc = ap.corrupted_cache()[mname].repeat({static_cast<int64_t>(n), 1, 1});
         freeze.push_back({names_in({mname}), [mc](const at::Tensor&, const HookPoint&) { return mc; }});
       }
     }
     std::map<std::string, at::Tensor> recorded;
-    for (const auto& r : receivers) {
-      const std::string name = "blocks." + std::to_string(r.layer) + ".attn.hook_" + r.input;
+    for (const auto& name : receiver_names) {
       freeze.insert(freeze.begin(), {names_in({name}), [&recorded, name](const at::Tensor& a, const HookPoint&) {
                                        recorded[name] = a.clone();
                                        return a;
@@ -96,7 +99,7 @@ PathPatchResult path_patch(HookedTransformer& m, ActivationPatching& ap, const s
     } else {
       // Step 2: a free corrupted run where only the receivers' inputs are replaced.
       std::map<std::string, std::vector<int64_t>> heads_of;
-      for (const auto& r : receivers) heads_of["blocks." + std::to_string(r.layer) + ".attn.hook_" + r.input].push_back(r.head);
+      for (size_t i = 0; i < receivers.size(); ++i) heads_of[receiver_names[i]].push_back(receivers[i].head);
       std::vector<ForwardHookSpec> patch;
       for (auto& [name, heads] : heads_of) {
         at::Tensor src = recorded.at(name);

@@ -1,6 +1,7 @@
 #include "mechlens/analysis/residual.h"
 
 #include "mechlens/core/error.h"
+#include "mechlens/model/hook_names.h"
 
 namespace mechlens {
 
@@ -25,10 +26,10 @@ int ResidualAnalysis::resolve_layer(int layer) const {
 const at::Tensor& ResidualAnalysis::get(const std::string& name) const { return cache_.at(name); }
 
 at::Tensor ResidualAnalysis::head_results(int l) const {
-  const std::string name = "blocks." + std::to_string(l) + ".attn.hook_result";
+  const std::string name = act_name("result", l);
   if (cache_.contains(name)) return get(name);
-  const at::Tensor& z = get("blocks." + std::to_string(l) + ".attn.hook_z");
-  const at::Tensor W_O = model_.state_dict().at("blocks." + std::to_string(l) + ".attn.W_O").to(z.scalar_type());
+  const at::Tensor& z = get(act_name("z", l));
+  const at::Tensor W_O = model_.state_dict().at(param_name("W_O", l)).to(z.scalar_type());
   return at::einsum("...hk,hkd->...hd", {z, W_O});
 }
 
@@ -39,13 +40,13 @@ ComponentStack ResidualAnalysis::accumulated_resid(int layer_in, bool incl_mid, 
   ComponentStack out;
   for (int l = 0; l <= layer; ++l) {
     if (l == L) {
-      parts.push_back(get("blocks." + std::to_string(L - 1) + ".hook_resid_post"));
+      parts.push_back(get(act_name("resid_post", L - 1)));
       out.labels.push_back("final_post");
       continue;
     }
-    parts.push_back(get("blocks." + std::to_string(l) + ".hook_resid_pre"));
+    parts.push_back(get(act_name("resid_pre", l)));
     out.labels.push_back(std::to_string(l) + "_pre");
-    const std::string mid = "blocks." + std::to_string(l) + ".hook_resid_mid";
+    const std::string mid = act_name("resid_mid", l);
     if (((incl_mid && l < layer) || (mlp_input && l == layer)) && cache_.contains(mid)) {
       parts.push_back(get(mid));
       out.labels.push_back(std::to_string(l) + "_mid");
@@ -64,20 +65,19 @@ ComponentStack ResidualAnalysis::decompose_resid(int layer_in, bool mlp_input, b
   ComponentStack out;
   std::vector<at::Tensor> parts;
   if (incl_embeds) {
-    parts.push_back(get("hook_embed"));
+    parts.push_back(get(act_name("embed")));
     out.labels.push_back("embed");
-    if (cache_.contains("hook_pos_embed")) {
-      parts.push_back(get("hook_pos_embed"));
+    if (cache_.contains(act_name("pos_embed"))) {
+      parts.push_back(get(act_name("pos_embed")));
       out.labels.push_back("pos_embed");
     }
   }
   for (int l = 0; l < layer; ++l) {
-    const std::string b = "blocks." + std::to_string(l) + ".";
-    if (incl_attn) parts.push_back(get(b + "hook_attn_out")), out.labels.push_back(std::to_string(l) + "_attn_out");
-    if (incl_mlp) parts.push_back(get(b + "hook_mlp_out")), out.labels.push_back(std::to_string(l) + "_mlp_out");
+    if (incl_attn) parts.push_back(get(act_name("attn_out", l))), out.labels.push_back(std::to_string(l) + "_attn_out");
+    if (incl_mlp) parts.push_back(get(act_name("mlp_out", l))), out.labels.push_back(std::to_string(l) + "_mlp_out");
   }
   if (mlp_input && incl_attn && layer < model_.cfg().n_layers) {
-    parts.push_back(get("blocks." + std::to_string(layer) + ".hook_attn_out"));
+    parts.push_back(get(act_name("attn_out", layer)));
     out.labels.push_back(std::to_string(layer) + "_attn_out");
   }
   if (parts.empty()) throw Error("decompose_resid: no components selected");
@@ -112,9 +112,8 @@ ComponentStack ResidualAnalysis::stack_neuron_results(int layer_in, PosSlice pos
   ComponentStack out;
   std::vector<at::Tensor> parts;
   for (int l = 0; l < layer; ++l) {
-    const std::string b = "blocks." + std::to_string(l) + ".";
-    at::Tensor acts = apply_pos(get(b + "mlp.hook_post"), pos, -2).slice(-1, n_begin, n_end);
-    at::Tensor W_out = model_.state_dict().at(b + "mlp.W_out").slice(0, n_begin, n_end).to(acts.scalar_type());
+    at::Tensor acts = apply_pos(get(act_name("post", l)), pos, -2).slice(-1, n_begin, n_end);
+    at::Tensor W_out = model_.state_dict().at(param_name("W_out", l)).slice(0, n_begin, n_end).to(acts.scalar_type());
     parts.push_back(acts.unsqueeze(-1) * W_out);  // [b, (p,) n, d]
     for (int64_t n = n_begin; n < n_end; ++n) out.labels.push_back("L" + std::to_string(l) + "N" + std::to_string(n));
   }
@@ -138,22 +137,20 @@ ComponentStack ResidualAnalysis::get_full_resid_decomposition(int layer_in, bool
     out.labels.insert(out.labels.end(), mlps.labels.begin(), mlps.labels.end());
     parts.push_back(mlps.stack);
   }
-  parts.push_back(apply_pos(get("hook_embed"), pos, -2).unsqueeze(0));
+  parts.push_back(apply_pos(get(act_name("embed")), pos, -2).unsqueeze(0));
   out.labels.push_back("embed");
-  if (cache_.contains("hook_pos_embed")) {
-    parts.push_back(apply_pos(get("hook_pos_embed"), pos, -2).unsqueeze(0));
+  if (cache_.contains(act_name("pos_embed"))) {
+    parts.push_back(apply_pos(get(act_name("pos_embed")), pos, -2).unsqueeze(0));
     out.labels.push_back("pos_embed");
   }
   // Biases: b_O of every layer before `layer` (and b_out when neurons are expanded,
   // since otherwise mlp_out already holds them).
   at::Tensor bias = at::zeros({model_.cfg().d_model}, heads.stack.options());
   for (int l = 0; l < layer; ++l) {
-    bias = bias + sd.at("blocks." + std::to_string(l) + ".attn.b_O").to(bias.scalar_type());
-    if (expand_neurons && !model_.cfg().attn_only)
-      bias = bias + sd.at("blocks." + std::to_string(l) + ".mlp.b_out").to(bias.scalar_type());
+    bias = bias + sd.at(param_name("b_O", l)).to(bias.scalar_type());
+    if (expand_neurons && !model_.cfg().attn_only) bias = bias + sd.at(param_name("b_out", l)).to(bias.scalar_type());
   }
-  if (mlp_input && layer < model_.cfg().n_layers)
-    bias = bias + sd.at("blocks." + std::to_string(layer) + ".attn.b_O").to(bias.scalar_type());
+  if (mlp_input && layer < model_.cfg().n_layers) bias = bias + sd.at(param_name("b_O", layer)).to(bias.scalar_type());
   std::vector<int64_t> shape = heads.stack.sizes().vec();
   shape[0] = 1;
   parts.push_back(bias.expand(shape));
@@ -170,14 +167,14 @@ at::Tensor ResidualAnalysis::apply_ln_to_stack(const at::Tensor& stack, int laye
   const int layer = resolve_layer(layer_in);
   at::Tensor x = stack;
   if (!c.ln_is_rms()) x = x - x.mean(-1, true);
-  const std::string name = layer == c.n_layers ? "ln_final.hook_scale"
-                                               : "blocks." + std::to_string(layer) + (mlp_input ? ".ln2" : ".ln1") + ".hook_scale";
+  const std::string name = layer == c.n_layers ? act_name("scale", -1, "ln_final")
+                                               : act_name("scale", layer, mlp_input ? "ln2" : "ln1");
   at::Tensor scale = apply_pos(get(name), pos, -2);
   return x / scale;
 }
 
 at::Tensor ResidualAnalysis::token_directions(const std::vector<int64_t>& ids) const {
-  const at::Tensor& W_U = model_.state_dict().at("unembed.W_U");
+  const at::Tensor& W_U = model_.state_dict().at(param_name("W_U"));
   for (int64_t id : ids)
     if (id < 0 || id >= W_U.size(1)) throw Error("token id " + std::to_string(id) + " is out of range");
   at::Tensor idx = at::tensor(ids, at::kLong).to(W_U.device());
@@ -208,11 +205,12 @@ ResidualAnalysis::ExactAttribution ResidualAnalysis::exact_logit_attrs(const at:
   ExactAttribution r;
   at::Tensor w_dir = dir, constant = at::zeros({}, dir.options());
   std::vector<std::string> folded;
-  auto w = sd.find("ln_final.w");
-  if (w != sd.end()) w_dir = dir * w->second, folded.push_back("ln_final.w into the direction");
-  auto b = sd.find("ln_final.b");
-  if (b != sd.end()) constant = constant + (dir * b->second).sum(-1), folded.push_back("ln_final.b . direction");
-  at::Tensor b_U = sd.at("unembed.b_U");
+  const std::string lnf_w = param_name("w", -1, "ln_final"), lnf_b = param_name("b", -1, "ln_final");
+  auto w = sd.find(lnf_w);
+  if (w != sd.end()) w_dir = dir * w->second, folded.push_back(lnf_w + " into the direction");
+  auto b = sd.find(lnf_b);
+  if (b != sd.end()) constant = constant + (dir * b->second).sum(-1), folded.push_back(lnf_b + " . direction");
+  at::Tensor b_U = sd.at(param_name("b_U"));
   at::Tensor bu = b_U.index_select(0, at::tensor(answer, at::kLong));
   if (!wrong.empty()) bu = bu - b_U.index_select(0, at::tensor(wrong, at::kLong));
   constant = constant + (answer.size() == 1 ? bu.squeeze(0) : bu);

@@ -27,7 +27,12 @@ void add_cache(CLI::App& app) {
   sub->add_flag("--use-attn-in", o->attn_in, "also cache hook_attn_in");
   sub->callback([o] {
     if (dir_exists(o->out)) fail(o->out, "is a directory");
-    NameFilter filter = o->names.empty() ? all_names() : names_matching(o->names);
+    NameFilter filter = all_names();
+    try {
+      if (!o->names.empty()) filter = names_matching(o->names);
+    } catch (const Error& e) {
+      throw Error(std::string("--names: ") + e.what());
+    }
     auto model = load(o->m);
     if (o->attn_result || o->split_qkv || o->mlp_in || o->attn_in)
       model->set_optional_hooks(o->attn_result, o->split_qkv, o->mlp_in, o->attn_in);

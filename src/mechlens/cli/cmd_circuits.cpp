@@ -60,44 +60,34 @@ void add_circuits(CLI::App& app) {
                 {"axes", axes}, {"labels", labels}});
       o->out.emit(j, [&] {
         for (const auto& [m, s] : scores) {
-          at::Tensor flat = s.reshape(-1);
-          auto [v, idx] = flat.topk(std::min<int64_t>(8, flat.numel()));
           std::printf("%s-composition, strongest pairs (left -> right):\n", m.c_str());
-          const int64_t H = c.n_heads, LH = c.n_layers * H;
-          for (int64_t i = 0; i < idx.numel(); ++i) {
-            int64_t k = idx[i].item<int64_t>();
-            std::printf("  %-8s -> %-8s %.4f\n", labels[k / LH].c_str(), labels[k % LH].c_str(), v[i].item<double>());
-          }
+          for (const auto& p : strongest_compositions(s, 8))
+            std::printf("  %-8s -> %-8s %.4f\n", labels[p.layer_left * c.n_heads + p.head_left].c_str(),
+                        labels[p.layer_right * c.n_heads + p.head_right].c_str(), p.score);
         }
       });
       return;
     }
     if (!o->head.empty()) {
       auto [l, h] = parse2(o->head, "head");
-      if (l < 0 || l >= c.n_layers || h < 0 || h >= c.n_heads) throw Error("head " + o->head + " is out of range");
-      FactoredMatrix ov = ov_circuit(*model)[l][h], qk = qk_circuit(*model)[l][h];
-      FactoredMatrix full_ov = full_ov_circuit(*model)[l][h];
-      at::Tensor ev = full_ov.eigenvalues();
-      const double copying = (at::real(ev).sum() / ev.abs().sum()).item<double>();
-      // Tokens whose own logit the OV circuit raises most: the diagonal of W_E W_OV W_U.
-      at::Tensor diag = (full_ov.A() * full_ov.B().t()).sum(-1);  // diag(A B) without forming A B
-      json top = json::array();
-      for (const auto& t : top_tokens(diag, o->top)) top.push_back({{"id", t.id}, {"token", name(t.id)}, {"score", t.score}});
+      HeadCircuits hc = head_circuits(*model, l, h, o->top);
+      auto tokens_json = [&](const std::vector<TokenScore>& ts) {
+        json a = json::array();
+        for (const auto& t : ts) a.push_back({{"id", t.id}, {"token", name(t.id)}, {"score", t.score}});
+        return a;
+      };
+      json top = tokens_json(hc.top_self_copied);
       json directions = json::array();
-      for (int64_t k = 0; k < std::min<int64_t>(3, c.d_head); ++k) {
-        auto d = singular_vector_tokens(full_ov, k, o->top);
-        json in = json::array(), outs = json::array();
-        for (const auto& t : d.inputs) in.push_back({{"id", t.id}, {"token", name(t.id)}, {"score", t.score}});
-        for (const auto& t : d.outputs) outs.push_back({{"id", t.id}, {"token", name(t.id)}, {"score", t.score}});
-        directions.push_back({{"singular_value", d.singular_value}, {"source_tokens", in}, {"output_tokens", outs}});
-      }
-      j.update({{"head", o->head}, {"ov_singular_values", to_json(ov.S())}, {"qk_singular_values", to_json(qk.S())},
-                {"full_ov_singular_directions", directions},
-                {"ov_norm", ov.norm().item<double>()}, {"qk_norm", qk.norm().item<double>()},
-                {"copying_score", copying}, {"top_self_copied_tokens", top}});
+      for (const auto& d : hc.full_ov_directions)
+        directions.push_back({{"singular_value", d.singular_value}, {"source_tokens", tokens_json(d.inputs)},
+                              {"output_tokens", tokens_json(d.outputs)}});
+      j.update({{"head", o->head}, {"ov_singular_values", to_json(hc.ov_singular_values)},
+                {"qk_singular_values", to_json(hc.qk_singular_values)}, {"full_ov_singular_directions", directions},
+                {"ov_norm", hc.ov_norm}, {"qk_norm", hc.qk_norm}, {"copying_score", hc.copying_score},
+                {"top_self_copied_tokens", top}});
       o->out.emit(j, [&] {
         std::printf("head %s (processing: %s)\n", o->head.c_str(), model->processing().c_str());
-        std::printf("  OV norm %.4f, QK norm %.4f, copying score %.4f\n", ov.norm().item<double>(), qk.norm().item<double>(), copying);
+        std::printf("  OV norm %.4f, QK norm %.4f, copying score %.4f\n", hc.ov_norm, hc.qk_norm, hc.copying_score);
         std::printf("  tokens the OV circuit copies most:");
         for (const auto& t : top) std::printf(" %s", t["token"].dump().c_str());
         std::printf("\n");

@@ -33,22 +33,18 @@ void add_lens(CLI::App& app) {
     at::Tensor tokens = o->prompt.resolve(tok.get(), *model, o->no_bos);
     int64_t answer = o->answer.given() ? o->answer.resolve(tok.get(), *model, "--answer") : -1;
     LogitLens lens = logit_lens(*model, tokens, o->incl_mid, o->pos);
-    const at::Tensor& lp = lens.log_probs;  // [component, batch, vocab]
     auto name = [&](int64_t id) { return tok ? tok->to_str_tokens({id})[0] : std::to_string(id); };
     json layers = json::array();
     std::vector<double> answer_lp;
-    for (int64_t c = 0; c < lp.size(0); ++c) {
-      at::Tensor row = lp[c][0];
-      auto [v, idx] = row.topk(o->top_k);
+    for (const auto& r : lens_readings(lens, o->top_k, answer)) {  // batch row 0
       json top = json::array();
-      for (int64_t i = 0; i < o->top_k; ++i)
-        top.push_back({{"id", idx[i].item<int64_t>()}, {"token", name(idx[i].item<int64_t>())}, {"logprob", v[i].item<double>()}});
-      json layer = {{"label", lens.labels[c]}, {"top", top}};
+      for (size_t i = 0; i < r.top_ids.size(); ++i)
+        top.push_back({{"id", r.top_ids[i]}, {"token", name(r.top_ids[i])}, {"logprob", r.top_log_probs[i]}});
+      json layer = {{"label", r.label}, {"top", top}};
       if (answer >= 0) {
-        const double a = row[answer].item<double>();
-        layer["answer_logprob"] = a;
-        layer["answer_rank"] = (row > a).sum().item<int64_t>();
-        answer_lp.push_back(a);
+        layer["answer_logprob"] = r.answer_log_prob;
+        layer["answer_rank"] = r.answer_rank;
+        answer_lp.push_back(r.answer_log_prob);
       }
       layers.push_back(layer);
     }

@@ -28,6 +28,7 @@ struct RunArgs {
   std::string begin(const json& config) const {
     if (out.empty() == resume.empty()) throw Error("give exactly one of --out RUN_DIR and --resume RUN_DIR");
     if (!resume.empty()) return resume;
+    if (holds_run(out)) fail(out, "already holds a run; continue it with --resume " + out + " or choose another --out");
     start_run(out, config);
     return out;
   }

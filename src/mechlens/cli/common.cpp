@@ -34,7 +34,11 @@ void mkdirs(const std::string& path) {
 
 std::unique_ptr<HookedTransformer> load(const ModelArgs& a) {
   LoadOptions opts;
-  opts.processing = ProcessingOptions::parse(a.processing);
+  try {
+    opts.processing = ProcessingOptions::parse(a.processing);
+  } catch (const Error& e) {
+    throw Error(std::string("--processing: ") + e.what());
+  }
   opts.dtype = a.dtype;
   opts.device = a.device;
   if (!a.model.empty()) return load_model(a.model, opts);

@@ -40,7 +40,7 @@ namespace {
 void index_model(const std::string& model_dir, const std::string& corpus, int64_t max_tokens, const std::string& out) {
   auto model = load_model(model_dir);
   auto tok = model_tokenizer(model_dir, model->cfg().d_vocab);
-  if (!tok) fail(model_dir, "no tokenizer in the model folder: index it with mechlens scope build --tokens");
+  if (!tok) fail(model_dir, "no tokenizer in the model folder: index it from token ids instead (build_neuron_index)");
   at::Tensor docs = corpus_windows(*tok, load_corpus(corpus), 64, max_tokens);
   std::fprintf(stderr, "indexing %s on %s (%lld documents of 64 tokens)\n", model_dir.c_str(), corpus.c_str(),
                static_cast<long long>(docs.size(0)));

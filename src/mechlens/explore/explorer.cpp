@@ -18,6 +18,7 @@
 #include "mechlens/core/io.h"
 #include "mechlens/explore/web_assets.h"
 #include "mechlens/loading/load_model.h"
+#include "mechlens/model/hook_names.h"
 #include "mechlens/model/hooked_transformer.h"
 #include "mechlens/scope/index_build.h"
 #include "mechlens/scope/neuron_index.h"
@@ -124,7 +125,7 @@ Explorer::Explorer(const ExplorerOptions& opts) : opts_(opts) {
     // The index names the model it was built from.
     NeuronIndex probe(opts_.index_path);
     opts_.model_dir = probe.build().value("model_dir", "");
-    if (opts_.model_dir.empty()) fail(opts_.index_path, "does not name its model folder; pass --model");
+    if (opts_.model_dir.empty()) fail(opts_.index_path, "does not name its model folder; set model_dir");
   }
   if (!opts_.model_dir.empty()) {
     auto e = std::make_unique<Entry>();
@@ -198,7 +199,7 @@ std::vector<std::string> Explorer::model_ids() const {
 }
 
 Explorer::Entry& Explorer::entry(const std::string& id) {
-  if (entries_.empty()) throw ApiError(404, "no model is loaded (start the explorer with --model or --runs)");
+  if (entries_.empty()) throw ApiError(404, "no model is loaded (the explorer was started with no model_dir or runs_dir)");
   if (id.empty()) return *entries_.front();
   auto it = by_id_.find(id);
   if (it == by_id_.end()) throw ApiError(404, "unknown model \"" + id + "\"");
@@ -419,10 +420,11 @@ json Explorer::attention(Entry& e, const json& body) {
     throw ApiError(413, "the patterns of " + std::to_string(P) + " tokens are " + std::to_string(cells) +
                             " numbers; the limit is " + std::to_string(kMaxPatternCells) + " (send a shorter prompt)");
   at::NoGradGuard no_grad;
-  auto [logits, cache] = e.model->run_with_cache(tokens, names_matching("hook_pattern$"));
+  const std::vector<std::string> pattern_names = act_names("pattern", c.n_layers);
+  auto [logits, cache] = e.model->run_with_cache(tokens, names_in(pattern_names));
   json patterns = json::array();
   for (int l = 0; l < c.n_layers; ++l) {
-    at::Tensor p = cache.at("blocks." + std::to_string(l) + ".attn.hook_pattern")[0].to(at::kFloat).contiguous();  // [H, q, k]
+    at::Tensor p = cache.at(pattern_names[l])[0].to(at::kFloat).contiguous();  // [H, q, k]
     auto a = p.accessor<float, 3>();
     json heads = json::array();
     for (int64_t h = 0; h < p.size(0); ++h) {

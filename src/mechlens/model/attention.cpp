@@ -1,4 +1,5 @@
 #include "mechlens/model/components.h"
+#include "mechlens/model/hook_names.h"
 
 #include <cmath>
 
@@ -40,19 +41,19 @@ at::Tensor Rotary::apply(const at::Tensor& x, int64_t offset) {
 
 // ---- attention ------------------------------------------------------------------------
 
-Attention::Attention(const std::string& p, int l, const ModelConfig& c)
+Attention::Attention(int l, const ModelConfig& c)
     : cfg(&c),
       layer(l),
       local(c.layer_is_local(l)),
-      hook_q(p + ".hook_q"),
-      hook_k(p + ".hook_k"),
-      hook_v(p + ".hook_v"),
-      hook_rot_q(p + ".hook_rot_q"),
-      hook_rot_k(p + ".hook_rot_k"),
-      hook_attn_scores(p + ".hook_attn_scores"),
-      hook_pattern(p + ".hook_pattern"),
-      hook_z(p + ".hook_z"),
-      hook_result(p + ".hook_result") {
+      hook_q(act_name("q", l)),
+      hook_k(act_name("k", l)),
+      hook_v(act_name("v", l)),
+      hook_rot_q(act_name("rot_q", l)),
+      hook_rot_k(act_name("rot_k", l)),
+      hook_attn_scores(act_name("attn_scores", l)),
+      hook_pattern(act_name("pattern", l)),
+      hook_z(act_name("z", l)),
+      hook_result(act_name("result", l)) {
   if (c.positional_embedding_type == "rotary") rotary.init(c);
   at::Tensor i = at::arange(c.n_ctx, at::kLong).unsqueeze(1), j = at::arange(c.n_ctx, at::kLong).unsqueeze(0);
   at::Tensor allowed = j <= i;
@@ -61,11 +62,11 @@ Attention::Attention(const std::string& p, int l, const ModelConfig& c)
 }
 
 void Attention::bind(const StateDict& sd, const at::Tensor& fused_w, const at::Tensor& fused_b) {
-  const std::string p = "blocks." + std::to_string(layer) + ".attn.";
-  W_Q = sd.at(p + "W_Q"), b_Q = sd.at(p + "b_Q");
-  W_K = sd.at(p + "W_K"), b_K = sd.at(p + "b_K");
-  W_V = sd.at(p + "W_V"), b_V = sd.at(p + "b_V");
-  W_O = sd.at(p + "W_O"), b_O = sd.at(p + "b_O");
+  const int l = layer;
+  W_Q = sd.at(param_name("W_Q", l)), b_Q = sd.at(param_name("b_Q", l));
+  W_K = sd.at(param_name("W_K", l)), b_K = sd.at(param_name("b_K", l));
+  W_V = sd.at(param_name("W_V", l)), b_V = sd.at(param_name("b_V", l));
+  W_O = sd.at(param_name("W_O", l)), b_O = sd.at(param_name("b_O", l));
   W_qkv = fused_w, b_qkv = fused_b;
   // Keep the mask and rotary tables on the weights' device.
   blocked = blocked.to(W_Q.device());

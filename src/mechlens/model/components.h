@@ -16,11 +16,15 @@ namespace mechlens {
 // LayerNorm / LayerNormPre / RMSNorm / RMSNormPre, as TransformerLens:
 //   LN:  x -= mean; scale = hook_scale(sqrt(mean(x^2) + eps)); hook_normalized(x / scale * w + b)
 //   RMS: scale = hook_scale(sqrt(mean(x^2) + eps)); hook_normalized(x / scale) * w
+// `layer` and `module` name it as hook_names.h does: (l, "ln1"), (l, "ln2"), (l, "mlp.ln")
+// or (-1, "ln_final"); its hooks are act_name("scale", layer, module) & co. and its
+// weights param_name("w", layer, module) & co.
 struct Norm {
-  Norm(const std::string& prefix, const ModelConfig& cfg);
+  Norm(int layer, const std::string& module, const ModelConfig& cfg);
   at::Tensor operator()(const at::Tensor& x);
   void bind(const StateDict& sd);
-  std::string prefix;
+  int layer;
+  std::string module;
   std::string type;  // LN, LNPre, RMS, RMSPre, none
   double eps;
   at::Tensor w, b;
@@ -44,8 +48,9 @@ struct Rotary {
   at::Tensor cos, sin;  // [n_ctx, dim] in the layout `adjacent` needs
 };
 
+// Layer `layer`'s attention: hooks act_name("q", layer) & co., weights param_name("W_Q", layer) & co.
 struct Attention {
-  Attention(const std::string& prefix, int layer, const ModelConfig& cfg);
+  Attention(int layer, const ModelConfig& cfg);
   // xq/xk/xv are [b, p, d_model], or [b, p, heads, d_model] when per_head_inputs.
   // With last_query_only the output holds only the last position ([b, 1, d_model]);
   // keys and values still cover every position.
@@ -70,13 +75,14 @@ struct Attention {
   HookPoint hook_q, hook_k, hook_v, hook_rot_q, hook_rot_k, hook_attn_scores, hook_pattern, hook_z, hook_result;
 };
 
+// Layer `layer`'s MLP: hooks act_name("pre", layer) & co., weights param_name("W_in", layer) & co.
 struct MLP {
-  MLP(const std::string& prefix, const ModelConfig& cfg);
+  MLP(int layer, const ModelConfig& cfg);
   at::Tensor operator()(const at::Tensor& x);
   void bind(const StateDict& sd);
 
   const ModelConfig* cfg;
-  std::string prefix;  // "blocks.L.mlp"
+  int layer;
   std::string act_fn;
   bool gated;
   at::Tensor W_in, b_in, W_gate, W_out, b_out;

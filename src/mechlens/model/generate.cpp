@@ -27,10 +27,10 @@ at::Tensor sample_next(const at::Tensor& logits_in, const GenerateOptions& o, at
 }
 
 at::Tensor generate(HookedTransformer& model, const at::Tensor& tokens, const GenerateOptions& o) {
-  if (o.max_new_tokens < 0) throw Error("--max-new-tokens must be >= 0");
-  if (o.top_k < 0) throw Error("--top-k must be >= 0");
-  if (!(o.top_p > 0.0 && o.top_p <= 1.0)) throw Error("--top-p must be in (0, 1]");
-  if (o.temperature < 0) throw Error("--temperature must be >= 0");
+  if (o.max_new_tokens < 0) throw Error("max_new_tokens must be >= 0");
+  if (o.top_k < 0) throw Error("top_k must be >= 0");
+  if (!(o.top_p > 0.0 && o.top_p <= 1.0)) throw Error("top_p must be in (0, 1]");
+  if (o.temperature < 0) throw Error("temperature must be >= 0");
   model.check_tokens(tokens);
   if (tokens.size(1) + o.max_new_tokens > model.cfg().n_ctx)
     throw Error("prompt (" + std::to_string(tokens.size(1)) + ") + max new tokens (" + std::to_string(o.max_new_tokens) +

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "mechlens/core/error.h"
+#include "mechlens/model/hook_names.h"
 
 namespace mechlens {
 
@@ -25,7 +26,7 @@ NameFilter names_matching(const std::string& pattern) {
   try {
     re = std::make_shared<std::regex>(pattern);
   } catch (const std::regex_error& e) {
-    throw Error("invalid --names regex \"" + pattern + "\": " + e.what());
+    throw Error("invalid hook-name regex \"" + pattern + "\": " + e.what());
   }
   return [re](const std::string& n) { return std::regex_search(n, *re); };
 }
@@ -35,22 +36,22 @@ NameFilter names_matching(const std::string& pattern) {
 struct HookedTransformer::Block {
   Block(int l, const ModelConfig& c)
       : cfg(c),
-        prefix("blocks." + std::to_string(l) + "."),
-        hook_resid_pre(prefix + "hook_resid_pre"),
-        hook_attn_in(prefix + "hook_attn_in"),
-        hook_q_input(prefix + "hook_q_input"),
-        hook_k_input(prefix + "hook_k_input"),
-        hook_v_input(prefix + "hook_v_input"),
-        hook_attn_out(prefix + "hook_attn_out"),
-        hook_resid_mid(prefix + "hook_resid_mid"),
-        hook_mlp_in(prefix + "hook_mlp_in"),
-        hook_mlp_out(prefix + "hook_mlp_out"),
-        hook_resid_post(prefix + "hook_resid_post"),
-        ln1(prefix + "ln1", c),
-        attn(prefix + "attn", l, c) {
+        layer(l),
+        hook_resid_pre(act_name("resid_pre", l)),
+        hook_attn_in(act_name("attn_in", l)),
+        hook_q_input(act_name("q_input", l)),
+        hook_k_input(act_name("k_input", l)),
+        hook_v_input(act_name("v_input", l)),
+        hook_attn_out(act_name("attn_out", l)),
+        hook_resid_mid(act_name("resid_mid", l)),
+        hook_mlp_in(act_name("mlp_in", l)),
+        hook_mlp_out(act_name("mlp_out", l)),
+        hook_resid_post(act_name("resid_post", l)),
+        ln1(l, "ln1", c),
+        attn(l, c) {
     if (!c.attn_only) {
-      ln2 = std::make_unique<Norm>(prefix + "ln2", c);
-      mlp = std::make_unique<MLP>(prefix + "mlp", c);
+      ln2 = std::make_unique<Norm>(l, "ln2", c);
+      mlp = std::make_unique<MLP>(l, c);
     }
   }
 
@@ -84,7 +85,7 @@ struct HookedTransformer::Block {
 
   void bind(const StateDict& sd, const StateDict& fused) {
     ln1.bind(sd);
-    attn.bind(sd, fused.at(prefix + "attn.W_qkv"), fused.at(prefix + "attn.b_qkv"));
+    attn.bind(sd, fused.at(param_name("W_qkv", layer)), fused.at(param_name("b_qkv", layer)));
     if (ln2) ln2->bind(sd);
     if (mlp) mlp->bind(sd);
   }
@@ -126,7 +127,7 @@ struct HookedTransformer::Block {
   }
 
   const ModelConfig& cfg;
-  std::string prefix;
+  int layer;
   HookPoint hook_resid_pre, hook_attn_in, hook_q_input, hook_k_input, hook_v_input, hook_attn_out, hook_resid_mid,
       hook_mlp_in, hook_mlp_out, hook_resid_post;
   Norm ln1;
@@ -146,7 +147,7 @@ HookedTransformer::~HookedTransformer() = default;
 void HookedTransformer::reset(ModelConfig cfg, StateDict sd, std::string processing) {
   cfg.validate(cfg.model_name);
   if (cfg.dtype == "float16" && cfg.device == "cpu")
-    throw Error("float16 matmuls are not implemented on CPU by libtorch; use --dtype bfloat16 on CPU, float16 on cuda");
+    throw Error("float16 matmuls are not implemented on CPU by libtorch; use dtype bfloat16 on CPU, float16 on cuda");
   check_state_dict(sd, cfg, cfg.model_name.empty() ? "model" : cfg.model_name);
   cfg_ = std::move(cfg);
   sd_ = std::move(sd);
@@ -173,11 +174,11 @@ void HookedTransformer::load_state_dict(StateDict sd, std::string processing) {
 }
 
 void HookedTransformer::build() {
-  hook_embed_ = std::make_unique<HookPoint>("hook_embed");
-  hook_pos_embed_ = std::make_unique<HookPoint>("hook_pos_embed");
+  hook_embed_ = std::make_unique<HookPoint>(act_name("embed"));
+  hook_pos_embed_ = std::make_unique<HookPoint>(act_name("pos_embed"));
   blocks_.clear();
   for (int l = 0; l < cfg_.n_layers; ++l) blocks_.push_back(std::make_unique<Block>(l, cfg_));
-  ln_final_ = std::make_unique<Norm>("ln_final", cfg_);
+  ln_final_ = std::make_unique<Norm>(-1, "ln_final", cfg_);
   order_.clear();
   order_.push_back(hook_embed_.get());
   if (cfg_.positional_embedding_type == "standard") order_.push_back(hook_pos_embed_.get());
@@ -197,12 +198,11 @@ void HookedTransformer::bind() {
   fused_.clear();
   auto flat = [](const at::Tensor& w) { return w.permute({1, 0, 2}).reshape({w.size(1), -1}); };
   for (int l = 0; l < cfg_.n_layers; ++l) {
-    const std::string p = "blocks." + std::to_string(l) + ".attn.";
-    fused_[p + "W_qkv"] = at::cat({flat(sd_.at(p + "W_Q")), flat(sd_.at(p + "W_K")), flat(sd_.at(p + "W_V"))}, 1);
-    fused_[p + "b_qkv"] =
-        at::cat({sd_.at(p + "b_Q").reshape(-1), sd_.at(p + "b_K").reshape(-1), sd_.at(p + "b_V").reshape(-1)});
+    auto w = [&](const char* n) -> const at::Tensor& { return sd_.at(param_name(n, l)); };
+    fused_[param_name("W_qkv", l)] = at::cat({flat(w("W_Q")), flat(w("W_K")), flat(w("W_V"))}, 1);
+    fused_[param_name("b_qkv", l)] = at::cat({w("b_Q").reshape(-1), w("b_K").reshape(-1), w("b_V").reshape(-1)});
   }
-  tied_ = cfg_.tie_word_embeddings && at::equal(sd_.at("unembed.W_U"), sd_.at("embed.W_E").t());
+  tied_ = cfg_.tie_word_embeddings && at::equal(sd_.at(param_name("W_U")), sd_.at(param_name("W_E")).t());
   make_views();
 }
 
@@ -210,24 +210,26 @@ void HookedTransformer::make_views() {
   const int64_t h = cfg_.n_heads, kvh = cfg_.kv_heads(), dh = cfg_.d_head, d = cfg_.d_model;
   view_names_.clear();
   for (int l = 0; l < cfg_.n_layers; ++l) {
-    const std::string p = "blocks." + std::to_string(l) + ".attn.";
-    const at::Tensor &w = fused_.at(p + "W_qkv"), &bias = fused_.at(p + "b_qkv");
+    const at::Tensor &w = fused_.at(param_name("W_qkv", l)), &bias = fused_.at(param_name("b_qkv", l));
     const int64_t cut[4] = {0, h * dh, (h + kvh) * dh, (h + 2 * kvh) * dh};
-    const char* names[3] = {"Q", "K", "V"};
+    const char* W_names[3] = {"W_Q", "W_K", "W_V"};
+    const char* b_names[3] = {"b_Q", "b_K", "b_V"};
     for (int i = 0; i < 3; ++i) {
       const int64_t n = i == 0 ? h : kvh;
-      sd_[p + "W_" + names[i]] = w.slice(1, cut[i], cut[i + 1]).view({d, n, dh}).permute({1, 0, 2});
-      sd_[p + "b_" + names[i]] = bias.slice(0, cut[i], cut[i + 1]).view({n, dh});
-      view_names_.push_back(p + "W_" + names[i]);
-      view_names_.push_back(p + "b_" + names[i]);
+      const std::string W_name = param_name(W_names[i], l), b_name = param_name(b_names[i], l);
+      sd_[W_name] = w.slice(1, cut[i], cut[i + 1]).view({d, n, dh}).permute({1, 0, 2});
+      sd_[b_name] = bias.slice(0, cut[i], cut[i + 1]).view({n, dh});
+      view_names_.push_back(W_name);
+      view_names_.push_back(b_name);
     }
   }
   // Tied embeddings stay one tensor: W_U is a view of W_E.
-  if (tied_) sd_["unembed.W_U"] = sd_.at("embed.W_E").t(), view_names_.push_back("unembed.W_U");
-  W_E_ = sd_.at("embed.W_E");
-  W_pos_ = cfg_.positional_embedding_type == "standard" ? sd_.at("pos_embed.W_pos") : at::Tensor();
-  W_U_ = sd_.at("unembed.W_U");
-  b_U_ = sd_.at("unembed.b_U");
+  const std::string W_U = param_name("W_U");
+  if (tied_) sd_[W_U] = sd_.at(param_name("W_E")).t(), view_names_.push_back(W_U);
+  W_E_ = sd_.at(param_name("W_E"));
+  W_pos_ = cfg_.positional_embedding_type == "standard" ? sd_.at(param_name("W_pos")) : at::Tensor();
+  W_U_ = sd_.at(W_U);
+  b_U_ = sd_.at(param_name("b_U"));
   for (auto& b : blocks_) b->bind(sd_, fused_);
   ln_final_->bind(sd_);
 }
@@ -298,8 +300,8 @@ at::Tensor HookedTransformer::forward(const at::Tensor& input, const ForwardOpti
         !b0.per_head_inputs() && !hook_embed_->active() && !hook_pos_embed_->active() && !b0.hook_resid_pre.active()) {
       // q only where it is needed (the last position when that is all the run computes).
       const int64_t qd = static_cast<int64_t>(cfg_.n_heads) * cfg_.d_head;
-      auto W = fused_.at("blocks.0.attn.W_qkv").split_with_sizes({qd, 2 * cfg_.kv_heads() * cfg_.d_head}, 1);
-      auto bias = fused_.at("blocks.0.attn.b_qkv").split_with_sizes({qd, 2 * cfg_.kv_heads() * cfg_.d_head}, 0);
+      auto W = b0.attn.W_qkv.split_with_sizes({qd, 2 * cfg_.kv_heads() * cfg_.d_head}, 1);
+      auto bias = b0.attn.b_qkv.split_with_sizes({qd, 2 * cfg_.kv_heads() * cfg_.d_head}, 0);
       at::Tensor pos_rows = W_pos_.slice(0, past, past + p);
       auto folded = [&](int i, const at::Tensor& t, const at::Tensor& prow) {  // [V, n] gathered + [p, n]
         return at::embedding(at::matmul(W_E_, W[i]), t).add_(at::addmm(bias[i], prow, W[i]).unsqueeze(0));

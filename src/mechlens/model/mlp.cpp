@@ -1,4 +1,5 @@
 #include "mechlens/model/components.h"
+#include "mechlens/model/hook_names.h"
 
 #include <cmath>
 
@@ -14,29 +15,28 @@ at::Tensor activation(const std::string& act_fn, const at::Tensor& x) {
   throw std::logic_error("unknown activation " + act_fn);
 }
 
-MLP::MLP(const std::string& p, const ModelConfig& c)
+MLP::MLP(int l, const ModelConfig& c)
     : cfg(&c),
-      prefix(p),
+      layer(l),
       act_fn(c.act_fn),
       gated(c.gated_mlp),
-      hook_pre(p + ".hook_pre"),
-      hook_pre_linear(p + ".hook_pre_linear"),
-      hook_mid(p + ".hook_mid"),
-      hook_post(p + ".hook_post") {
+      hook_pre(act_name("pre", l)),
+      hook_pre_linear(act_name("pre_linear", l)),
+      hook_mid(act_name("mid", l)),
+      hook_post(act_name("post", l)) {
   if (act_fn == "solu_ln") {
     ModelConfig ln_cfg = c;
     ln_cfg.normalization_type = "LN";
-    ln = std::make_unique<Norm>(p + ".ln", ln_cfg);
+    ln = std::make_unique<Norm>(l, "mlp.ln", ln_cfg);
   }
 }
 
 void MLP::bind(const StateDict& sd) {
-  const std::string& p = prefix;
-  W_in = sd.at(p + ".W_in");
-  b_in = sd.at(p + ".b_in");
-  W_gate = gated ? sd.at(p + ".W_gate") : at::Tensor();
-  W_out = sd.at(p + ".W_out");
-  b_out = sd.at(p + ".b_out");
+  W_in = sd.at(param_name("W_in", layer));
+  b_in = sd.at(param_name("b_in", layer));
+  W_gate = gated ? sd.at(param_name("W_gate", layer)) : at::Tensor();
+  W_out = sd.at(param_name("W_out", layer));
+  b_out = sd.at(param_name("b_out", layer));
   if (ln) ln->bind(sd);
 }
 

@@ -1,17 +1,19 @@
 #include "mechlens/model/components.h"
+#include "mechlens/model/hook_names.h"
 
 namespace mechlens {
 
-Norm::Norm(const std::string& p, const ModelConfig& cfg)
-    : prefix(p),
+Norm::Norm(int l, const std::string& m, const ModelConfig& cfg)
+    : layer(l),
+      module(m),
       type(cfg.normalization_type),
       eps(cfg.eps),
-      hook_scale(p + ".hook_scale"),
-      hook_normalized(p + ".hook_normalized") {}
+      hook_scale(act_name("scale", l, m)),
+      hook_normalized(act_name("normalized", l, m)) {}
 
 void Norm::bind(const StateDict& sd) {
-  auto w_it = sd.find(prefix + ".w");
-  auto b_it = sd.find(prefix + ".b");
+  auto w_it = sd.find(param_name("w", layer, module));
+  auto b_it = sd.find(param_name("b", layer, module));
   w = w_it != sd.end() ? w_it->second : at::Tensor();
   b = b_it != sd.end() ? b_it->second : at::Tensor();
 }

@@ -5,45 +5,46 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "mechlens/core/error.h"
+#include "mechlens/model/hook_names.h"
 
 namespace mechlens {
 
 std::vector<std::pair<std::string, std::vector<int64_t>>> expected_parameters(const ModelConfig& c) {
   const int64_t dm = c.d_model, h = c.n_heads, kv = c.kv_heads(), dh = c.d_head, dmlp = c.d_mlp;
   std::vector<std::pair<std::string, std::vector<int64_t>>> p;
-  p.push_back({"embed.W_E", {c.d_vocab, dm}});
-  if (c.positional_embedding_type == "standard") p.push_back({"pos_embed.W_pos", {c.n_ctx, dm}});
-  auto norm = [&](const std::string& prefix, int64_t d) {
-    if (c.ln_has_weight()) p.push_back({prefix + ".w", {d}});
-    if (c.ln_has_bias()) p.push_back({prefix + ".b", {d}});
+  p.push_back({param_name("W_E"), {c.d_vocab, dm}});
+  if (c.positional_embedding_type == "standard") p.push_back({param_name("W_pos"), {c.n_ctx, dm}});
+  auto norm = [&](int layer, const std::string& module, int64_t d) {
+    if (c.ln_has_weight()) p.push_back({param_name("w", layer, module), {d}});
+    if (c.ln_has_bias()) p.push_back({param_name("b", layer, module), {d}});
   };
   for (int l = 0; l < c.n_layers; ++l) {
-    const std::string b = "blocks." + std::to_string(l) + ".";
-    norm(b + "ln1", dm);
-    if (!c.attn_only) norm(b + "ln2", dm);
-    p.push_back({b + "attn.W_Q", {h, dm, dh}});
-    p.push_back({b + "attn.b_Q", {h, dh}});
-    p.push_back({b + "attn.W_K", {kv, dm, dh}});
-    p.push_back({b + "attn.b_K", {kv, dh}});
-    p.push_back({b + "attn.W_V", {kv, dm, dh}});
-    p.push_back({b + "attn.b_V", {kv, dh}});
-    p.push_back({b + "attn.W_O", {h, dh, dm}});
-    p.push_back({b + "attn.b_O", {dm}});
+    auto add = [&](const char* name, std::vector<int64_t> shape) { p.push_back({param_name(name, l), std::move(shape)}); };
+    norm(l, "ln1", dm);
+    if (!c.attn_only) norm(l, "ln2", dm);
+    add("W_Q", {h, dm, dh});
+    add("b_Q", {h, dh});
+    add("W_K", {kv, dm, dh});
+    add("b_K", {kv, dh});
+    add("W_V", {kv, dm, dh});
+    add("b_V", {kv, dh});
+    add("W_O", {h, dh, dm});
+    add("b_O", {dm});
     if (!c.attn_only) {
-      p.push_back({b + "mlp.W_in", {dm, dmlp}});
-      p.push_back({b + "mlp.b_in", {dmlp}});
-      if (c.gated_mlp) p.push_back({b + "mlp.W_gate", {dm, dmlp}});
-      p.push_back({b + "mlp.W_out", {dmlp, dm}});
-      p.push_back({b + "mlp.b_out", {dm}});
+      add("W_in", {dm, dmlp});
+      add("b_in", {dmlp});
+      if (c.gated_mlp) add("W_gate", {dm, dmlp});
+      add("W_out", {dmlp, dm});
+      add("b_out", {dm});
       if (c.act_fn == "solu_ln") {
-        p.push_back({b + "mlp.ln.w", {dmlp}});
-        p.push_back({b + "mlp.ln.b", {dmlp}});
+        p.push_back({param_name("w", l, "mlp.ln"), {dmlp}});
+        p.push_back({param_name("b", l, "mlp.ln"), {dmlp}});
       }
     }
   }
-  norm("ln_final", dm);
-  p.push_back({"unembed.W_U", {dm, c.vocab_out()}});
-  p.push_back({"unembed.b_U", {c.vocab_out()}});
+  norm(-1, "ln_final", dm);
+  p.push_back({param_name("W_U"), {dm, c.vocab_out()}});
+  p.push_back({param_name("b_U"), {c.vocab_out()}});
   return p;
 }
 

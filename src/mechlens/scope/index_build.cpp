@@ -7,6 +7,7 @@
 
 #include "mechlens/core/error.h"
 #include "mechlens/core/io.h"
+#include "mechlens/model/hook_names.h"
 #include "mechlens/scope/neuron_index.h"
 #include "mechlens/scope/neuron_stats.h"
 #include "mechlens/train/progress.h"
@@ -18,7 +19,7 @@ using nlohmann::json;
 std::string neuron_hook_name(const ModelConfig& cfg, int layer) {
   if (cfg.attn_only) fail("", "the model is attention-only: it has no MLP neurons to index");
   const bool solu = cfg.act_fn.rfind("solu", 0) == 0;
-  return "blocks." + std::to_string(layer) + ".mlp." + (solu ? "hook_mid" : "hook_post");
+  return act_name(solu ? "mid" : "post", layer);
 }
 
 namespace {
@@ -65,7 +66,7 @@ std::vector<std::string> vocab_strings(const Tokenizer* tok, int64_t d_vocab) {
 }
 
 at::Tensor corpus_windows(const Tokenizer& tok, const Corpus& corpus, int64_t ctx, int64_t max_tokens) {
-  if (ctx < 2) fail("", "--ctx must be at least 2");
+  if (ctx < 2) fail("", "ctx must be at least 2");
   const bool bos = tok.bos_id >= 0;
   const int64_t body = bos ? ctx - 1 : ctx;
   std::vector<int64_t> flat;
@@ -88,13 +89,14 @@ namespace {
 
 std::vector<LogitEffects> logit_effects(const HookedTransformer& m, int64_t k) {
   const auto& sd = m.state_dict();
-  auto it = sd.find("unembed.W_U");
-  if (it == sd.end()) fail("", "the model has no unembed.W_U");
+  const std::string W_U = param_name("W_U");
+  auto it = sd.find(W_U);
+  if (it == sd.end()) fail("", "the model has no " + W_U);
   at::Tensor WU = it->second.to(at::kFloat);
   k = std::min<int64_t>(k, WU.size(1));
   std::vector<LogitEffects> out;
   for (int l = 0; l < m.cfg().n_layers; ++l) {
-    at::Tensor Wout = sd.at("blocks." + std::to_string(l) + ".mlp.W_out").to(at::kFloat);  // [d_mlp, d_model]
+    at::Tensor Wout = sd.at(param_name("W_out", l)).to(at::kFloat);  // [d_mlp, d_model]
     std::vector<at::Tensor> ti, tv, bi, bv;
     for (int64_t s = 0; s < Wout.size(0); s += 256) {
       at::Tensor e = Wout.slice(0, s, s + 256).matmul(WU);  // [chunk, vocab]
@@ -115,7 +117,7 @@ ScopeBuildStats build_neuron_index(HookedTransformer& m, const at::Tensor& docs,
   const ModelConfig& cfg = m.cfg();
   if (docs.dim() != 2 || docs.size(0) == 0) fail("", "documents must be a non-empty [docs, ctx] array");
   m.check_tokens(docs);
-  if (o.top_k < 1 || o.batch < 1) fail("", "--top-k and --batch must be positive");
+  if (o.top_k < 1 || o.batch < 1) fail("", "top_k and batch must be positive");
   if (file_exists(out)) fail(out, "already exists (delete it to rebuild)");
   const int64_t D = docs.size(0), ctx = docs.size(1);
   std::vector<std::string> hooks;

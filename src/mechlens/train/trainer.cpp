@@ -27,10 +27,14 @@ void TrainerConfig::validate(const std::string& where) const {
   if (eval_every < 0 || log_every < 0 || save_every < 0) fail(where, "periods must be >= 0");
 }
 
+bool holds_run(const std::string& run_dir) {
+  return file_exists(join_path(run_dir, "config.json")) || file_exists(join_path(run_dir, "state.safetensors"));
+}
+
 void start_run(const std::string& run_dir, const nlohmann::json& config) {
-  if (run_dir.empty()) throw Error("--out needs a folder");
-  if (file_exists(join_path(run_dir, "config.json")) || file_exists(join_path(run_dir, "state.safetensors")))
-    fail(run_dir, "already holds a run; continue it with --resume " + run_dir + " or choose another --out");
+  if (run_dir.empty()) throw Error("start_run needs a run folder (run_dir is empty)");
+  if (holds_run(run_dir))
+    fail(run_dir, "already holds a run; continue it (resume_run, then train with resume) or choose another run_dir");
   std::error_code ec;
   fs::create_directories(run_dir, ec);
   if (ec) fail(run_dir, "cannot create the run folder: " + ec.message());

@@ -75,6 +75,8 @@ TrainResult train(TrainTask& task, const TrainerConfig& cfg, const std::string& 
 // Starts a run folder: writes config.json into a new (or empty) `run_dir`; refuses one
 // that already holds a run (continue it with resume instead).
 void start_run(const std::string& run_dir, const nlohmann::json& config);
+// Whether run_dir already holds a run (its config.json or resume state).
+bool holds_run(const std::string& run_dir);
 // The config.json of a run folder to resume; throws Error naming the file.
 nlohmann::json resume_run(const std::string& run_dir);
 

@@ -5,6 +5,7 @@
 #include "mechlens/loading/families/common.h"
 #include "mechlens/loading/families/family.h"
 #include "mechlens/loading/families/llama_like.h"
+#include "mechlens/model/hook_names.h"
 
 namespace mechlens {
 
@@ -21,9 +22,9 @@ Family gemma_family() {
   };
   f.convert = [](const TensorStore& ts, const ModelConfig& c) {
     StateDict sd = conv::llama_like_convert(ts, c);
-    const at::Tensor raw = sd["embed.W_E"];
-    if (!ts.contains("lm_head.weight")) sd["unembed.W_U"] = raw.t().contiguous();
-    sd["embed.W_E"] = raw * at::scalar_tensor(std::sqrt(static_cast<double>(c.d_model)), raw.options());
+    const at::Tensor raw = sd[param_name("W_E")];
+    if (!ts.contains("lm_head.weight")) sd[param_name("W_U")] = raw.t().contiguous();
+    sd[param_name("W_E")] = raw * at::scalar_tensor(std::sqrt(static_cast<double>(c.d_model)), raw.options());
     for (auto& [name, t] : sd)
       if (name.size() > 2 && name.compare(name.size() - 2, 2, ".w") == 0) t = t.to(at::kFloat) + 1.0;  // as HF: in float32
     return sd;

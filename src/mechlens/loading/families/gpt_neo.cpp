@@ -3,6 +3,7 @@
 #include "mechlens/core/error.h"
 #include "mechlens/loading/families/common.h"
 #include "mechlens/loading/families/family.h"
+#include "mechlens/model/hook_names.h"
 
 namespace mechlens {
 
@@ -43,27 +44,27 @@ Family gpt_neo_family() {
     const std::string p = detect_prefix(ts, "wte.weight", "transformer.");
     const int64_t dm = c.d_model, h = c.n_heads, hd = c.n_heads * c.d_head;
     StateDict sd;
-    sd["embed.W_E"] = ts.get(p + "wte.weight", {c.d_vocab, dm});
-    sd["pos_embed.W_pos"] = ts.get(p + "wpe.weight", {c.n_ctx, dm});
+    sd[param_name("W_E")] = ts.get(p + "wte.weight", {c.d_vocab, dm});
+    sd[param_name("W_pos")] = ts.get(p + "wpe.weight", {c.n_ctx, dm});
     for (int l = 0; l < c.n_layers; ++l) {
-      const std::string s = p + "h." + std::to_string(l) + ".", d = "blocks." + std::to_string(l) + ".";
-      sd[d + "ln1.w"] = ts.get(s + "ln_1.weight", {dm});
-      sd[d + "ln1.b"] = ts.get(s + "ln_1.bias", {dm});
-      sd[d + "attn.W_Q"] = linear_to_heads(ts.get(s + "attn.attention.q_proj.weight", {hd, dm}), h);
-      sd[d + "attn.W_K"] = linear_to_heads(ts.get(s + "attn.attention.k_proj.weight", {hd, dm}), h);
-      sd[d + "attn.W_V"] = linear_to_heads(ts.get(s + "attn.attention.v_proj.weight", {hd, dm}), h);
-      sd[d + "attn.W_O"] = linear_to_W_O(ts.get(s + "attn.attention.out_proj.weight", {dm, hd}), h);
-      sd[d + "attn.b_O"] = ts.get(s + "attn.attention.out_proj.bias", {dm});
-      sd[d + "ln2.w"] = ts.get(s + "ln_2.weight", {dm});
-      sd[d + "ln2.b"] = ts.get(s + "ln_2.bias", {dm});
-      sd[d + "mlp.W_in"] = ts.get(s + "mlp.c_fc.weight", {c.d_mlp, dm}).t().contiguous();
-      sd[d + "mlp.b_in"] = ts.get(s + "mlp.c_fc.bias", {c.d_mlp});
-      sd[d + "mlp.W_out"] = ts.get(s + "mlp.c_proj.weight", {dm, c.d_mlp}).t().contiguous();
-      sd[d + "mlp.b_out"] = ts.get(s + "mlp.c_proj.bias", {dm});
+      const std::string s = p + "h." + std::to_string(l) + ".";
+      sd[param_name("w", l, "ln1")] = ts.get(s + "ln_1.weight", {dm});
+      sd[param_name("b", l, "ln1")] = ts.get(s + "ln_1.bias", {dm});
+      sd[param_name("W_Q", l)] = linear_to_heads(ts.get(s + "attn.attention.q_proj.weight", {hd, dm}), h);
+      sd[param_name("W_K", l)] = linear_to_heads(ts.get(s + "attn.attention.k_proj.weight", {hd, dm}), h);
+      sd[param_name("W_V", l)] = linear_to_heads(ts.get(s + "attn.attention.v_proj.weight", {hd, dm}), h);
+      sd[param_name("W_O", l)] = linear_to_W_O(ts.get(s + "attn.attention.out_proj.weight", {dm, hd}), h);
+      sd[param_name("b_O", l)] = ts.get(s + "attn.attention.out_proj.bias", {dm});
+      sd[param_name("w", l, "ln2")] = ts.get(s + "ln_2.weight", {dm});
+      sd[param_name("b", l, "ln2")] = ts.get(s + "ln_2.bias", {dm});
+      sd[param_name("W_in", l)] = ts.get(s + "mlp.c_fc.weight", {c.d_mlp, dm}).t().contiguous();
+      sd[param_name("b_in", l)] = ts.get(s + "mlp.c_fc.bias", {c.d_mlp});
+      sd[param_name("W_out", l)] = ts.get(s + "mlp.c_proj.weight", {dm, c.d_mlp}).t().contiguous();
+      sd[param_name("b_out", l)] = ts.get(s + "mlp.c_proj.bias", {dm});
     }
-    sd["ln_final.w"] = ts.get(p + "ln_f.weight", {dm});
-    sd["ln_final.b"] = ts.get(p + "ln_f.bias", {dm});
-    sd["unembed.W_U"] = unembed_from(ts, "lm_head.weight", sd["embed.W_E"], c);
+    sd[param_name("w", -1, "ln_final")] = ts.get(p + "ln_f.weight", {dm});
+    sd[param_name("b", -1, "ln_final")] = ts.get(p + "ln_f.bias", {dm});
+    sd[param_name("W_U")] = unembed_from(ts, "lm_head.weight", sd[param_name("W_E")], c);
     return sd;
   };
   return f;

@@ -3,6 +3,7 @@
 #include "mechlens/core/error.h"
 #include "mechlens/loading/families/common.h"
 #include "mechlens/loading/families/family.h"
+#include "mechlens/model/hook_names.h"
 
 namespace mechlens {
 
@@ -38,34 +39,35 @@ Family gpt_neox_family() {
     const std::string p = detect_prefix(ts, "embed_in.weight", "gpt_neox.");
     const int64_t dm = c.d_model, h = c.n_heads, dh = c.d_head;
     StateDict sd;
-    sd["embed.W_E"] = ts.get(p + "embed_in.weight", {c.d_vocab, dm});
+    sd[param_name("W_E")] = ts.get(p + "embed_in.weight", {c.d_vocab, dm});
     for (int l = 0; l < c.n_layers; ++l) {
-      const std::string s = p + "layers." + std::to_string(l) + ".", d = "blocks." + std::to_string(l) + ".";
-      sd[d + "ln1.w"] = ts.get(s + "input_layernorm.weight", {dm});
-      sd[d + "ln1.b"] = ts.get(s + "input_layernorm.bias", {dm});
+      const std::string s = p + "layers." + std::to_string(l) + ".";
+      sd[param_name("w", l, "ln1")] = ts.get(s + "input_layernorm.weight", {dm});
+      sd[param_name("b", l, "ln1")] = ts.get(s + "input_layernorm.bias", {dm});
       // [3 * d_model, d_model] viewed as [heads, (q|k|v) * d_head, d_model].
       at::Tensor w = ts.get(s + "attention.query_key_value.weight", {3 * dm, dm}).view({h, 3 * dh, dm});
       // attention_bias = false checkpoints have no q/k/v or dense biases (zeros then).
       const bool has_bias = ts.contains(s + "attention.query_key_value.bias");
       at::Tensor b = has_bias ? ts.get(s + "attention.query_key_value.bias", {3 * dm}).view({h, 3 * dh})
                               : at::zeros({h, 3 * dh});
-      const char* names[] = {"Q", "K", "V"};
+      const char* W_names[] = {"W_Q", "W_K", "W_V"};
+      const char* b_names[] = {"b_Q", "b_K", "b_V"};
       for (int i = 0; i < 3; ++i) {
-        sd[d + "attn.W_" + names[i]] = w.slice(1, i * dh, (i + 1) * dh).permute({0, 2, 1}).contiguous();
-        sd[d + "attn.b_" + names[i]] = b.slice(1, i * dh, (i + 1) * dh).contiguous();
+        sd[param_name(W_names[i], l)] = w.slice(1, i * dh, (i + 1) * dh).permute({0, 2, 1}).contiguous();
+        sd[param_name(b_names[i], l)] = b.slice(1, i * dh, (i + 1) * dh).contiguous();
       }
-      sd[d + "attn.W_O"] = linear_to_W_O(ts.get(s + "attention.dense.weight", {dm, dm}), h);
-      if (ts.contains(s + "attention.dense.bias")) sd[d + "attn.b_O"] = ts.get(s + "attention.dense.bias", {dm});
-      sd[d + "ln2.w"] = ts.get(s + "post_attention_layernorm.weight", {dm});
-      sd[d + "ln2.b"] = ts.get(s + "post_attention_layernorm.bias", {dm});
-      sd[d + "mlp.W_in"] = ts.get(s + "mlp.dense_h_to_4h.weight", {c.d_mlp, dm}).t().contiguous();
-      sd[d + "mlp.b_in"] = ts.get(s + "mlp.dense_h_to_4h.bias", {c.d_mlp});
-      sd[d + "mlp.W_out"] = ts.get(s + "mlp.dense_4h_to_h.weight", {dm, c.d_mlp}).t().contiguous();
-      sd[d + "mlp.b_out"] = ts.get(s + "mlp.dense_4h_to_h.bias", {dm});
+      sd[param_name("W_O", l)] = linear_to_W_O(ts.get(s + "attention.dense.weight", {dm, dm}), h);
+      if (ts.contains(s + "attention.dense.bias")) sd[param_name("b_O", l)] = ts.get(s + "attention.dense.bias", {dm});
+      sd[param_name("w", l, "ln2")] = ts.get(s + "post_attention_layernorm.weight", {dm});
+      sd[param_name("b", l, "ln2")] = ts.get(s + "post_attention_layernorm.bias", {dm});
+      sd[param_name("W_in", l)] = ts.get(s + "mlp.dense_h_to_4h.weight", {c.d_mlp, dm}).t().contiguous();
+      sd[param_name("b_in", l)] = ts.get(s + "mlp.dense_h_to_4h.bias", {c.d_mlp});
+      sd[param_name("W_out", l)] = ts.get(s + "mlp.dense_4h_to_h.weight", {dm, c.d_mlp}).t().contiguous();
+      sd[param_name("b_out", l)] = ts.get(s + "mlp.dense_4h_to_h.bias", {dm});
     }
-    sd["ln_final.w"] = ts.get(p + "final_layer_norm.weight", {dm});
-    sd["ln_final.b"] = ts.get(p + "final_layer_norm.bias", {dm});
-    sd["unembed.W_U"] = unembed_from(ts, "embed_out.weight", sd["embed.W_E"], c);
+    sd[param_name("w", -1, "ln_final")] = ts.get(p + "final_layer_norm.weight", {dm});
+    sd[param_name("b", -1, "ln_final")] = ts.get(p + "final_layer_norm.bias", {dm});
+    sd[param_name("W_U")] = unembed_from(ts, "embed_out.weight", sd[param_name("W_E")], c);
     return sd;
   };
   return f;

@@ -3,6 +3,7 @@
 #include "mechlens/loading/families/common.h"
 #include "mechlens/loading/families/family.h"
 #include "mechlens/loading/families/llama_like.h"
+#include "mechlens/model/hook_names.h"
 
 namespace mechlens {
 namespace conv {
@@ -37,27 +38,28 @@ StateDict llama_like_convert(const TensorStore& ts, const ModelConfig& c) {
   const std::string p = detect_prefix(ts, "embed_tokens.weight", "model.");
   const int64_t dm = c.d_model, h = c.n_heads, kv = c.kv_heads(), dh = c.d_head;
   StateDict sd;
-  sd["embed.W_E"] = ts.get(p + "embed_tokens.weight", {c.d_vocab, dm});
+  sd[param_name("W_E")] = ts.get(p + "embed_tokens.weight", {c.d_vocab, dm});
   for (int l = 0; l < c.n_layers; ++l) {
-    const std::string s = p + "layers." + std::to_string(l) + ".", d = "blocks." + std::to_string(l) + ".";
-    sd[d + "ln1.w"] = ts.get(s + "input_layernorm.weight", {dm});
-    sd[d + "ln2.w"] = ts.get(s + "post_attention_layernorm.weight", {dm});
-    const char* names[] = {"Q", "K", "V"};
+    const std::string s = p + "layers." + std::to_string(l) + ".";
+    sd[param_name("w", l, "ln1")] = ts.get(s + "input_layernorm.weight", {dm});
+    sd[param_name("w", l, "ln2")] = ts.get(s + "post_attention_layernorm.weight", {dm});
+    const char* W_names[] = {"W_Q", "W_K", "W_V"};
+    const char* b_names[] = {"b_Q", "b_K", "b_V"};
     const char* hf_names[] = {"q_proj", "k_proj", "v_proj"};
     const int64_t heads[] = {h, kv, kv};
     for (int i = 0; i < 3; ++i) {
       const std::string w = s + "self_attn." + hf_names[i];
-      sd[d + "attn.W_" + names[i]] = linear_to_heads(ts.get(w + ".weight", {heads[i] * dh, dm}), heads[i]);
-      if (ts.contains(w + ".bias")) sd[d + "attn.b_" + names[i]] = ts.get(w + ".bias", {heads[i] * dh}).reshape({heads[i], dh});
+      sd[param_name(W_names[i], l)] = linear_to_heads(ts.get(w + ".weight", {heads[i] * dh, dm}), heads[i]);
+      if (ts.contains(w + ".bias")) sd[param_name(b_names[i], l)] = ts.get(w + ".bias", {heads[i] * dh}).reshape({heads[i], dh});
     }
-    sd[d + "attn.W_O"] = linear_to_W_O(ts.get(s + "self_attn.o_proj.weight", {dm, h * dh}), h);
-    if (ts.contains(s + "self_attn.o_proj.bias")) sd[d + "attn.b_O"] = ts.get(s + "self_attn.o_proj.bias", {dm});
-    sd[d + "mlp.W_gate"] = ts.get(s + "mlp.gate_proj.weight", {c.d_mlp, dm}).t().contiguous();
-    sd[d + "mlp.W_in"] = ts.get(s + "mlp.up_proj.weight", {c.d_mlp, dm}).t().contiguous();
-    sd[d + "mlp.W_out"] = ts.get(s + "mlp.down_proj.weight", {dm, c.d_mlp}).t().contiguous();
+    sd[param_name("W_O", l)] = linear_to_W_O(ts.get(s + "self_attn.o_proj.weight", {dm, h * dh}), h);
+    if (ts.contains(s + "self_attn.o_proj.bias")) sd[param_name("b_O", l)] = ts.get(s + "self_attn.o_proj.bias", {dm});
+    sd[param_name("W_gate", l)] = ts.get(s + "mlp.gate_proj.weight", {c.d_mlp, dm}).t().contiguous();
+    sd[param_name("W_in", l)] = ts.get(s + "mlp.up_proj.weight", {c.d_mlp, dm}).t().contiguous();
+    sd[param_name("W_out", l)] = ts.get(s + "mlp.down_proj.weight", {dm, c.d_mlp}).t().contiguous();
   }
-  sd["ln_final.w"] = ts.get(p + "norm.weight", {dm});
-  sd["unembed.W_U"] = unembed_from(ts, "lm_head.weight", sd["embed.W_E"], c);
+  sd[param_name("w", -1, "ln_final")] = ts.get(p + "norm.weight", {dm});
+  sd[param_name("W_U")] = unembed_from(ts, "lm_head.weight", sd[param_name("W_E")], c);
   return sd;
 }
 

@@ -3,6 +3,7 @@
 #include "mechlens/core/error.h"
 #include "mechlens/loading/families/common.h"
 #include "mechlens/loading/families/family.h"
+#include "mechlens/model/hook_names.h"
 
 namespace mechlens {
 
@@ -42,32 +43,33 @@ Family opt_family() {
     std::string p = detect_prefix(ts, "decoder.embed_tokens.weight", "model.") + "decoder.";
     const int64_t dm = c.d_model, h = c.n_heads, hd = c.n_heads * c.d_head;
     StateDict sd;
-    sd["embed.W_E"] = ts.get(p + "embed_tokens.weight", {c.d_vocab, dm});
+    sd[param_name("W_E")] = ts.get(p + "embed_tokens.weight", {c.d_vocab, dm});
     // HF looks positions up at index pos + 2; drop the two unused rows.
-    sd["pos_embed.W_pos"] = ts.get(p + "embed_positions.weight", {c.n_ctx + 2, dm}).slice(0, 2).contiguous();
+    sd[param_name("W_pos")] = ts.get(p + "embed_positions.weight", {c.n_ctx + 2, dm}).slice(0, 2).contiguous();
     for (int l = 0; l < c.n_layers; ++l) {
-      const std::string s = p + "layers." + std::to_string(l) + ".", d = "blocks." + std::to_string(l) + ".";
-      sd[d + "ln1.w"] = ts.get(s + "self_attn_layer_norm.weight", {dm});
-      sd[d + "ln1.b"] = ts.get(s + "self_attn_layer_norm.bias", {dm});
-      const char* names[] = {"Q", "K", "V"};
+      const std::string s = p + "layers." + std::to_string(l) + ".";
+      sd[param_name("w", l, "ln1")] = ts.get(s + "self_attn_layer_norm.weight", {dm});
+      sd[param_name("b", l, "ln1")] = ts.get(s + "self_attn_layer_norm.bias", {dm});
+      const char* W_names[] = {"W_Q", "W_K", "W_V"};
+      const char* b_names[] = {"b_Q", "b_K", "b_V"};
       const char* hf_names[] = {"q_proj", "k_proj", "v_proj"};
       for (int i = 0; i < 3; ++i) {
         const std::string w = s + "self_attn." + hf_names[i];
-        sd[d + "attn.W_" + names[i]] = linear_to_heads(ts.get(w + ".weight", {hd, dm}), h);
-        sd[d + "attn.b_" + names[i]] = ts.get(w + ".bias", {hd}).reshape({h, c.d_head});
+        sd[param_name(W_names[i], l)] = linear_to_heads(ts.get(w + ".weight", {hd, dm}), h);
+        sd[param_name(b_names[i], l)] = ts.get(w + ".bias", {hd}).reshape({h, c.d_head});
       }
-      sd[d + "attn.W_O"] = linear_to_W_O(ts.get(s + "self_attn.out_proj.weight", {dm, hd}), h);
-      sd[d + "attn.b_O"] = ts.get(s + "self_attn.out_proj.bias", {dm});
-      sd[d + "ln2.w"] = ts.get(s + "final_layer_norm.weight", {dm});
-      sd[d + "ln2.b"] = ts.get(s + "final_layer_norm.bias", {dm});
-      sd[d + "mlp.W_in"] = ts.get(s + "fc1.weight", {c.d_mlp, dm}).t().contiguous();
-      sd[d + "mlp.b_in"] = ts.get(s + "fc1.bias", {c.d_mlp});
-      sd[d + "mlp.W_out"] = ts.get(s + "fc2.weight", {dm, c.d_mlp}).t().contiguous();
-      sd[d + "mlp.b_out"] = ts.get(s + "fc2.bias", {dm});
+      sd[param_name("W_O", l)] = linear_to_W_O(ts.get(s + "self_attn.out_proj.weight", {dm, hd}), h);
+      sd[param_name("b_O", l)] = ts.get(s + "self_attn.out_proj.bias", {dm});
+      sd[param_name("w", l, "ln2")] = ts.get(s + "final_layer_norm.weight", {dm});
+      sd[param_name("b", l, "ln2")] = ts.get(s + "final_layer_norm.bias", {dm});
+      sd[param_name("W_in", l)] = ts.get(s + "fc1.weight", {c.d_mlp, dm}).t().contiguous();
+      sd[param_name("b_in", l)] = ts.get(s + "fc1.bias", {c.d_mlp});
+      sd[param_name("W_out", l)] = ts.get(s + "fc2.weight", {dm, c.d_mlp}).t().contiguous();
+      sd[param_name("b_out", l)] = ts.get(s + "fc2.bias", {dm});
     }
-    sd["ln_final.w"] = ts.get(p + "final_layer_norm.weight", {dm});
-    sd["ln_final.b"] = ts.get(p + "final_layer_norm.bias", {dm});
-    sd["unembed.W_U"] = unembed_from(ts, "lm_head.weight", sd["embed.W_E"], c);
+    sd[param_name("w", -1, "ln_final")] = ts.get(p + "final_layer_norm.weight", {dm});
+    sd[param_name("b", -1, "ln_final")] = ts.get(p + "final_layer_norm.bias", {dm});
+    sd[param_name("W_U")] = unembed_from(ts, "lm_head.weight", sd[param_name("W_E")], c);
     return sd;
   };
   return f;

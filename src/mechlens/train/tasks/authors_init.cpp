@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "mechlens/core/error.h"
+#include "mechlens/model/hook_names.h"
 
 namespace mechlens {
 
@@ -15,37 +16,37 @@ StateDict authors_init(const ModelConfig& c, uint64_t seed) {
   const double sd = std::sqrt(static_cast<double>(d)), so = std::sqrt(static_cast<double>(vo));
   at::manual_seed(seed);
   StateDict s;
-  s["embed.W_E"] = (at::randn({d, v}) / sd).t().contiguous();
-  s["pos_embed.W_pos"] = at::randn({c.n_ctx, d}) / sd;
+  s[param_name("W_E")] = (at::randn({d, v}) / sd).t().contiguous();
+  s[param_name("W_pos")] = at::randn({c.n_ctx, d}) / sd;
   for (int l = 0; l < c.n_layers; ++l) {
-    const std::string p = "blocks." + std::to_string(l) + ".";
+    auto p = [l](const char* name) { return param_name(name, l); };
     at::Tensor K = at::randn({h, dh, d}) / sd, Q = at::randn({h, dh, d}) / sd, V = at::randn({h, dh, d}) / sd;
     at::Tensor O = at::randn({d, h * dh}) / sd;
-    s[p + "attn.W_Q"] = Q.permute({0, 2, 1}).contiguous();
-    s[p + "attn.W_K"] = K.permute({0, 2, 1}).contiguous();
-    s[p + "attn.W_V"] = V.permute({0, 2, 1}).contiguous();
-    s[p + "attn.W_O"] = O.t().reshape({h, dh, d}).contiguous();
-    s[p + "attn.b_Q"] = at::zeros({h, dh}), s[p + "attn.b_K"] = at::zeros({h, dh});
-    s[p + "attn.b_V"] = at::zeros({h, dh}), s[p + "attn.b_O"] = at::zeros({d});
+    s[p("W_Q")] = Q.permute({0, 2, 1}).contiguous();
+    s[p("W_K")] = K.permute({0, 2, 1}).contiguous();
+    s[p("W_V")] = V.permute({0, 2, 1}).contiguous();
+    s[p("W_O")] = O.t().reshape({h, dh, d}).contiguous();
+    s[p("b_Q")] = at::zeros({h, dh}), s[p("b_K")] = at::zeros({h, dh});
+    s[p("b_V")] = at::zeros({h, dh}), s[p("b_O")] = at::zeros({d});
     if (!c.attn_only) {
       at::Tensor W_in = at::randn({m, d}) / sd;
       at::Tensor W_out = at::randn({d, m}) / sd;
-      s[p + "mlp.W_in"] = W_in.t().contiguous();
-      s[p + "mlp.b_in"] = at::zeros({m});
-      s[p + "mlp.W_out"] = W_out.t().contiguous();
-      s[p + "mlp.b_out"] = at::zeros({d});
+      s[p("W_in")] = W_in.t().contiguous();
+      s[p("b_in")] = at::zeros({m});
+      s[p("W_out")] = W_out.t().contiguous();
+      s[p("b_out")] = at::zeros({d});
     }
   }
-  s["unembed.W_U"] = at::randn({d, vo}) / so;
-  s["unembed.b_U"] = at::zeros({vo});
+  s[param_name("W_U")] = at::randn({d, vo}) / so;
+  s[param_name("b_U")] = at::zeros({vo});
   check_state_dict(s, c, "authors_init");
   return s;
 }
 
 std::vector<std::string> authors_frozen_biases(const ModelConfig& c) {
-  std::vector<std::string> f{"unembed.b_U"};
+  std::vector<std::string> f{param_name("b_U")};
   for (int l = 0; l < c.n_layers; ++l)
-    for (const char* n : {"attn.b_qkv", "attn.b_O"}) f.push_back("blocks." + std::to_string(l) + "." + n);
+    for (const char* n : {"b_qkv", "b_O"}) f.push_back(param_name(n, l));
   return f;
 }
 

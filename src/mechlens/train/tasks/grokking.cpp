@@ -7,6 +7,7 @@
 #include "mechlens/core/error.h"
 #include "mechlens/core/io.h"
 #include "mechlens/loading/load_model.h"
+#include "mechlens/model/hook_names.h"
 #include "mechlens/train/metrics_store.h"
 #include "mechlens/train/python_random.h"
 #include "mechlens/train/curves.h"
@@ -155,8 +156,9 @@ struct CheckpointResult {
 std::pair<at::Tensor, at::Tensor> run_all(HookedTransformer& model, const ModularData& d) {
   ForwardOptions o;
   o.last_position_only = true, o.fold_embeddings = true;
-  auto [logits, cache] = model.run_with_cache(d.all_x, names_in({"blocks.0.mlp.hook_post"}), o);
-  return {logits.select(1, 0), cache.at("blocks.0.mlp.hook_post").select(1, 0)};
+  const std::string post = act_name("post", 0);
+  auto [logits, cache] = model.run_with_cache(d.all_x, names_in({post}), o);
+  return {logits.select(1, 0), cache.at(post).select(1, 0)};
 }
 
 double ce(const at::Tensor& logits, const at::Tensor& y) { return cross_entropy(logits, y, true).item<double>(); }

@@ -3,11 +3,13 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "mechlens/analysis/head_detect.h"
 #include "mechlens/core/error.h"
 #include "mechlens/core/io.h"
 #include "mechlens/loading/load_model.h"
+#include "mechlens/model/hook_names.h"
 #include "mechlens/tokenize/sentencepiece.h"
 #include "mechlens/train/corpus.h"
 #include "mechlens/train/metrics_store.h"
@@ -95,9 +97,11 @@ StateDict lm_init(const ModelConfig& c, uint64_t seed, double std) {
   const double out_scale = 1.0 / std::sqrt(2.0 * c.n_layers);
   auto expected = expected_parameters(c);
   std::map<std::string, std::vector<int64_t>> sorted(expected.begin(), expected.end());  // draw in name order
+  std::set<std::string> outputs;  // the projections that write into the residual stream
+  for (int l = 0; l < c.n_layers; ++l) outputs.insert({param_name("W_O", l), param_name("W_out", l)});
   for (const auto& [n, shape] : sorted) {
     if (n.find(".W_") == std::string::npos) continue;  // biases and norm weights: defaults below
-    const bool out = n.find("attn.W_O") != std::string::npos || n.find("mlp.W_out") != std::string::npos;
+    const bool out = outputs.count(n) > 0;
     s[n] = at::randn(shape) * (out ? std * out_scale : std);
   }
   fill_missing_defaults(s, c);
