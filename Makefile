@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 MODEL ?=
 
-.PHONY: deps build run test bench bench-anchor clean
+.PHONY: deps build run test install bench bench-anchor clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -22,6 +22,11 @@ run: build
 
 test: build
 	cd $(BUILD) && OMP_WAIT_POLICY=PASSIVE ctest --output-on-failure -j 2
+
+# libmechlens, its headers, CMake package and pkg-config file, the CLI and the Python
+# module under PREFIX (default /usr/local; Debian's python3 reads its dist-packages).
+install: build
+	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX),)
 
 bench: build
 	OMP_WAIT_POLICY=PASSIVE $(BUILD)/mechlens bench engine --config gpt2-small --batch 2 --seq 20 --json

@@ -12,7 +12,7 @@ ValueError / FileNotFoundError / TypeError with the CLI's one-line message.
 import torch  # noqa: F401  (first: _mechlens links torch's Python bindings)
 
 from . import _mechlens as _C
-from . import head_detector, metrics, patching, utils
+from . import ablation, head_detector, hook_points, ioi, metrics, patching, train, utils
 from .activation_cache import ActivationCache
 from .factored_matrix import FactoredMatrix
 from .hooked_transformer import HookedTransformer, HookedTransformerConfig
@@ -25,8 +25,11 @@ __all__ = [
     "ActivationCache",
     "FactoredMatrix",
     "HookPoint",
+    "ablation",
     "head_detector",
+    "ioi",
     "metrics",
     "patching",
+    "train",
     "utils",
 ]

@@ -86,6 +86,25 @@ class ActivationCache:
     def __repr__(self) -> str:
         return f"ActivationCache with keys {self.keys()}"
 
+    def stack_activation(self, activation_name: str, layer: int = -1, sublayer_type: Optional[str] = None
+                         ) -> torch.Tensor:
+        """One activation of every layer up to `layer` (exclusive; -1: all), stacked:
+        [layer, ...] as TL."""
+        n = self.model.cfg.n_layers if layer == -1 else layer
+        return torch.stack([self[get_act_name(activation_name, l, sublayer_type)] for l in range(n)])
+
+    def compute_head_results(self) -> None:
+        """Adds blocks.L.attn.hook_result [batch, pos, head, d_model] (each head's output,
+        z @ W_O) for every layer, as TL."""
+        sd = self.model._m.state_dict()
+        for l in range(self.model.cfg.n_layers):
+            name = get_act_name("result", l)
+            if name in self._c:
+                continue
+            z = self._c[get_act_name("z", l)]
+            W_O = sd[_C.param_name("W_O", l)].to(z.dtype)
+            self._c.set(name, torch.einsum("...hd,hdm->...hm", z, W_O))
+
     def remove_batch_dim(self) -> "ActivationCache":
         if not self.has_batch_dim:
             return self

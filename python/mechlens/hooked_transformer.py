@@ -27,7 +27,17 @@ class HookedTransformerConfig:
     """The model's config as attributes (n_layers, d_model, n_heads, d_head, d_mlp,
     d_vocab, d_vocab_out, n_ctx, act_fn, normalization_type, ...), as TL's cfg."""
 
-    def __init__(self, fields: dict):
+    def __init__(self, fields: Optional[dict] = None, **kwargs):
+        """HookedTransformerConfig(n_layers=2, d_model=64, n_ctx=32, d_head=16, d_vocab=100,
+        act_fn="gelu", attn_only=True, ...) as in TL, or from a dict of fields."""
+        fields = dict(fields or {}, **kwargs)
+        if "n_heads" not in fields and "d_model" in fields and "d_head" in fields:
+            fields["n_heads"] = fields["d_model"] // fields["d_head"]
+        if fields.get("normalization_type", "") is None:
+            fields["normalization_type"] = "none"
+        if "d_mlp" not in fields and "d_model" in fields and not fields.get("attn_only", False):
+            fields["d_mlp"] = 4 * fields["d_model"]
+        fields.setdefault("positional_embedding_type", "standard")
         self.__dict__.update(fields)
         if getattr(self, "d_vocab_out", -1) in (None, -1):
             self.d_vocab_out = self.d_vocab
@@ -35,9 +45,20 @@ class HookedTransformerConfig:
             self.n_key_value_heads = None
         if getattr(self, "rotary_dim", -1) in (None, -1):
             self.rotary_dim = self.d_head if self.positional_embedding_type == "rotary" else None
-        self.dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}.get(
-            fields.get("dtype", "float32"), torch.float32)
-        self.default_prepend_bos = True
+        dtype = fields.get("dtype", "float32")
+        self.dtype = dtype if isinstance(dtype, torch.dtype) else {
+            "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype, torch.float32)
+        self.default_prepend_bos = fields.get("default_prepend_bos", True)
+
+    def _engine_fields(self) -> dict:
+        """The fields the C++ config reads (TL's names), without TL-only ones or Nones."""
+        known = set(json.loads(_C.preset_config("attn-only-1l"))) | {"n_key_value_heads", "rotary_dim",
+                                                                      "d_vocab_out", "seed"}
+        out = {k: v for k, v in self.__dict__.items() if k in known and v is not None and k != "dtype"}
+        dt = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(self.dtype)
+        if dt:
+            out["dtype"] = dt
+        return out
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -86,14 +107,58 @@ class _Block(_Weights):
         self.ln2 = _Weights(model, f"blocks.{layer}.ln2.")
 
 
+class _LnFinal(_Weights):
+    """model.ln_final: callable on a residual stream [..., d_model], as TL's module."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        cfg = self._model.cfg
+        kind = cfg.normalization_type
+        if kind in ("none", None):
+            return x
+        sd = self._model._m.state_dict()
+        h = x.float()
+        if kind in ("LN", "LNPre"):
+            h = h - h.mean(-1, keepdim=True)
+        h = h / (h.pow(2).mean(-1, keepdim=True) + cfg.eps).sqrt()
+        if "ln_final.w" in sd:
+            h = h * sd["ln_final.w"]
+        if "ln_final.b" in sd:
+            h = h + sd["ln_final.b"]
+        return h.to(x.dtype)
+
+
+class _Unembed(_Weights):
+    """model.unembed: callable on a normalized residual stream, as TL's module."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        sd = self._model._m.state_dict()
+        out = x @ sd["unembed.W_U"].to(x.dtype)
+        return out + sd["unembed.b_U"].to(x.dtype) if "unembed.b_U" in sd else out
+
+
 class HookedTransformer:
-    def __init__(self, cmodel, tokenizer=None, name: str = ""):
+    def __init__(self, cfg, tokenizer=None, name: str = "", move_to_device: bool = True, **kwargs):
+        """HookedTransformer(cfg) as in TL: a model with random weights (seed cfg.seed, or
+        0) from a HookedTransformerConfig or a dict of its fields. (Internally also the
+        wrapper of a loaded C++ model.)"""
+        if isinstance(cfg, dict):
+            cfg = HookedTransformerConfig(cfg)
+        if isinstance(cfg, HookedTransformerConfig):
+            fields = cfg._engine_fields()
+            seed = int(fields.pop("seed", 0) or 0)
+            cmodel = _C.Model.random(json.dumps(fields), seed)
+        else:
+            cmodel = cfg
         self._m = cmodel
         self.tokenizer = tokenizer
         self.cfg = HookedTransformerConfig(json.loads(cmodel.cfg_json))
         if name:
             self.cfg.model_name = name
         self.blocks = [_Block(self, l) for l in range(self.cfg.n_layers)]
+        self.ln_final = _LnFinal(self, "ln_final.")
+        self.unembed = _Unembed(self, "unembed.")
+        self.embed = _Weights(self, "embed.")
+        self.pos_embed = _Weights(self, "pos_embed.")
 
     # ---- loading
     @classmethod
@@ -137,9 +202,9 @@ class HookedTransformer:
         solu-1l), with the same weights as the CLI's for the same seed."""
         if isinstance(cfg, str):
             cfg = json.loads(_C.preset_config(cfg))
-        elif isinstance(cfg, HookedTransformerConfig):
-            cfg = {k: v for k, v in cfg.to_dict().items() if k not in ("dtype", "default_prepend_bos")}
-        return cls(_C.Model.random(json.dumps(cfg), seed), tokenizer)
+        fields = (cfg if isinstance(cfg, HookedTransformerConfig) else HookedTransformerConfig(cfg))._engine_fields()
+        fields.pop("seed", None)
+        return cls(_C.Model.random(json.dumps(fields), seed), tokenizer)
 
     def save(self, folder: str) -> None:
         """Writes a mechlens checkpoint (mechlens.json + model.safetensors)."""
@@ -343,8 +408,22 @@ class HookedTransformer:
         self._m.set_requires_grad(bool(requires_grad))
         return self
 
-    def load_state_dict(self, state_dict: dict, processing: str = "none") -> None:
-        self._m.load_state_dict(dict(state_dict), processing)
+    # TL keeps buffers in its state dict (causal masks, rotary tables) that are no weights here.
+    _TL_BUFFERS = (".attn.IGNORE", ".attn.mask", ".attn.rotary_sin", ".attn.rotary_cos")
+
+    def load_state_dict(self, state_dict: dict, strict: bool = True, processing: Optional[str] = None) -> None:
+        """Loads TL-named weights (a TL model's state_dict() loads as it is). strict=False
+        keeps the current value of any weight the dict lacks."""
+        current = self._m.state_dict()
+        sd = {k: v for k, v in dict(state_dict).items() if not k.endswith(self._TL_BUFFERS)}
+        unknown = sorted(set(sd) - set(current))
+        if unknown:
+            raise ValueError(f"load_state_dict: weights this model does not have: {', '.join(unknown[:5])}"
+                             + (" ..." if len(unknown) > 5 else ""))
+        if not strict:
+            sd = {**{k: v for k, v in current.items() if k not in sd}, **sd}
+        sd = {k: v.detach() for k, v in sd.items()}
+        self._m.load_state_dict(sd, self._m.processing if processing is None else processing)
 
     def _w(self, name: str) -> torch.Tensor:
         return self._m.state_dict()[name]

@@ -15,7 +15,8 @@ namespace mechlens::python {
 namespace py = pybind11;
 
 void bind_model(py::module_& m);     // load, forward, caches, hooks, weights, tokenizer, generate
-void bind_analysis(py::module_& m);  // residual stack, patching, circuits, head detection, ablation
+void bind_analysis(py::module_& m);    // residual stack, patching, circuits, head detection
+void bind_techniques(py::module_& m);  // ablation and self-repair, IOI, the training lab's recipes
 
 // A Python callable kept alive by C++ (hooks, metrics): released under the GIL
 // whenever the last C++ copy goes, whichever thread that is on.

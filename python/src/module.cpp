@@ -37,4 +37,5 @@ PYBIND11_MODULE(_mechlens, m) {
   });
   mechlens::python::bind_model(m);
   mechlens::python::bind_analysis(m);
+  mechlens::python::bind_techniques(m);
 }

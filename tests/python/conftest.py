@@ -13,6 +13,9 @@ SOURCE = os.path.dirname(os.path.dirname(HERE))
 TL_FAMILIES = ["gpt2", "gpt_neox", "llama", "qwen2", "phi3"]
 # Families the golden folder has but the engine does not load yet (issue: real models).
 NOT_YET = {"qwen2", "phi3"}
+# The small random model of the API tests (2 layers, LayerNorm, GELU MLP).
+TOY_CFG = {"n_layers": 2, "d_model": 32, "n_heads": 4, "d_head": 8, "d_mlp": 64, "d_vocab": 50, "n_ctx": 16,
+           "act_fn": "gelu", "normalization_type": "LN"}
 _DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64,
            "I32": torch.int32, "BOOL": torch.bool, "F64": torch.float64}
 

@@ -1,16 +1,13 @@
 """The Python API's own contract: hooks that edit the forward pass, backward hooks that
 see gradients, weights shared with the C++ model without copies, the names helpers,
 checkpoints that round-trip, and bad input that raises one clear Python error."""
-import os
-
 import pytest
 import torch
 
 import mechlens
 from mechlens.utils import get_act_name
 
-CFG = {"n_layers": 2, "d_model": 32, "n_heads": 4, "d_head": 8, "d_mlp": 64, "d_vocab": 50, "n_ctx": 16,
-       "act_fn": "gelu", "normalization_type": "LN"}
+from conftest import TOY_CFG as CFG
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +192,36 @@ def test_patching_with_a_python_metric_matches_a_manual_patch(toy):
     approx = mechlens.patching.attribution_patch(toy, corrupted, clean_cache, metric, "resid_pre")
     assert approx.shape == grid.shape
     assert abs(approx[0, 0].item() - metric(toy(corrupted)).item()) < 1e-5
+
+
+def test_tl_style_construction_and_state_dict_loading():
+    cfg = mechlens.HookedTransformerConfig(n_layers=2, d_model=32, n_ctx=16, d_head=8, d_vocab=50, act_fn="gelu",
+                                           normalization_type="LN", seed=5)
+    assert cfg.n_heads == 4 and cfg.d_mlp == 128
+    a = mechlens.HookedTransformer(cfg)
+    b = mechlens.HookedTransformer(mechlens.HookedTransformerConfig(cfg.to_dict(), seed=6))
+    t = tokens()
+    assert not torch.allclose(a(t), b(t))
+    sd = dict(a.state_dict())
+    sd["blocks.0.attn.IGNORE"] = torch.tensor(-1e5)  # TL's buffers load as they are (ignored)
+    sd["blocks.1.attn.mask"] = torch.ones(16, 16, dtype=torch.bool)
+    b.load_state_dict(sd)
+    assert torch.equal(b(t), a(t))
+    with pytest.raises(ValueError, match="does not have"):
+        b.load_state_dict({"blocks.7.attn.W_Q": torch.zeros(1)})
+    partial = {"embed.W_E": torch.zeros_like(a.W_E)}
+    b.load_state_dict(partial, strict=False)
+    assert torch.equal(b.W_E, torch.zeros_like(a.W_E)) and torch.equal(b.W_U, a.W_U)
+
+
+def test_ln_final_unembed_stack_activation_and_head_results(toy):
+    t = tokens()
+    logits, cache = toy.run_with_cache(t)
+    last = cache["resid_post", CFG["n_layers"] - 1]
+    assert torch.allclose(toy.unembed(toy.ln_final(last)), logits, atol=1e-5)
+    stacked = cache.stack_activation("resid_pre")
+    assert stacked.shape == (2, 1, 8, 32) and torch.equal(stacked[1], cache["resid_pre", 1])
+    cache.compute_head_results()
+    for l in range(CFG["n_layers"]):
+        summed = cache["result", l].sum(-2) + toy.blocks[l].attn.b_O
+        assert torch.allclose(summed, cache["attn_out", l], atol=1e-5)
