@@ -39,13 +39,13 @@ TEST(Checkpoint, ToyModelsOfAnyConfigRoundTrip) {
     HookedTransformer m(c, random_state_dict(c, layers), "none");
     expect_roundtrip(m, tokens);
   }
-  for (const char* act : {"gelu", "solu_ln", "relu", "gelu_new", "silu"}) {
+  for (ActFn act : {ActFn::Gelu, ActFn::SoluLn, ActFn::Relu, ActFn::GeluNew, ActFn::Silu}) {
     ModelConfig c;
     c.n_layers = 1, c.d_model = 16, c.n_heads = 2, c.d_head = 8, c.d_mlp = 32, c.d_vocab = 20, c.n_ctx = 8;
     c.act_fn = act;
     HookedTransformer m(c, random_state_dict(c, 3), "none");
     expect_roundtrip(m, tokens);
-    if (std::string(act) == "solu_ln") {
+    if (act == ActFn::SoluLn) {
       auto [logits, cache] = m.run_with_cache(tokens);
       EXPECT_TRUE(cache.contains("blocks.0.mlp.hook_mid"));
       EXPECT_TRUE(cache.contains("blocks.0.mlp.ln.hook_normalized"));

@@ -90,7 +90,7 @@ std::string temp_dir(const std::string& name) {
 ModelConfig tiny_gpt2_vocab() {  // GPT-2's vocabulary, so the embedded tokenizer applies
   ModelConfig c;
   c.n_layers = 2, c.d_model = 32, c.n_heads = 4, c.d_head = 8, c.d_mlp = 64, c.d_vocab = 50257, c.n_ctx = 64;
-  c.act_fn = "gelu", c.model_name = "explore-test";
+  c.act_fn = ActFn::Gelu, c.model_name = "explore-test";
   return c;
 }
 
@@ -391,7 +391,7 @@ TEST(ExploreHandler, SmallVocabularyAndPatternBudget) {
   const std::string d = temp_dir("small");
   ModelConfig c;
   c.n_layers = 1, c.d_model = 8, c.n_heads = 1, c.d_head = 8, c.d_mlp = 16, c.d_vocab = 20, c.n_ctx = 4096;
-  c.act_fn = "gelu", c.model_name = "small";
+  c.act_fn = ActFn::Gelu, c.model_name = "small";
   {
     HookedTransformer m(c, random_state_dict(c, 5));
     save_checkpoint(m, d + "/m");

@@ -32,7 +32,8 @@ TEST_P(HFParity, LogitsHiddenStatesAttentions) {
   EXPECT_CLOSE(cache["blocks." + std::to_string(L - 1) + ".hook_resid_post"], exp->get("final_norm_input"), 1e-4,
                "final_norm_input");
   at::Tensor final_normed = cache["ln_final.hook_normalized"];
-  if (model->cfg().normalization_type == "RMS") final_normed = final_normed * model->state_dict().at("ln_final.w");
+  if (model->cfg().normalization_type == NormType::RMS)
+    final_normed = final_normed * model->state_dict().at("ln_final.w");
   EXPECT_CLOSE(final_normed, exp->get("hidden_states." + std::to_string(L)), 1e-4, "hidden_states." << L);
   for (int i = 0; i < L; ++i)
     EXPECT_CLOSE(cache["blocks." + std::to_string(i) + ".attn.hook_pattern"], exp->get("attentions." + std::to_string(i)),

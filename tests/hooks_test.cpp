@@ -100,7 +100,7 @@ TEST(Hooks, CachedValuesAreWhatTheNextComponentConsumed) {
 TEST(Hooks, ParallelBlockIdentity) {
   ModelConfig c;
   c.parallel_attn_mlp = true;
-  c.positional_embedding_type = "rotary";
+  c.positional_embedding_type = PosEmbed::Rotary;
   c.rotary_dim = 4;
   auto m = toy(c);
   auto [logits, cache] = m->run_with_cache(toy_tokens());

@@ -101,8 +101,9 @@ std::unique_ptr<HookedTransformer> toy(bool gqa) {
   ModelConfig c;
   c.n_layers = 3, c.d_model = 32, c.n_heads = 4, c.d_head = 8, c.d_mlp = 64, c.d_vocab = 60, c.n_ctx = 16;
   if (gqa) {
-    c.n_key_value_heads = 2, c.positional_embedding_type = "rotary", c.normalization_type = "RMS";
-    c.gated_mlp = true, c.act_fn = "silu";
+    c.n_key_value_heads = 2, c.positional_embedding_type = PosEmbed::Rotary;
+    c.normalization_type = NormType::RMS;
+    c.gated_mlp = true, c.act_fn = ActFn::Silu;
   }
   return std::make_unique<HookedTransformer>(c, random_state_dict(c, 11), "none");
 }

@@ -23,11 +23,12 @@ TEST_P(ProcessingKeepsLogProbs, AllFamilies) {
   EXPECT_NE(processed->processing().find("fold_ln"), std::string::npos);
   EXPECT_CLOSE(raw->forward(tokens).log_softmax(-1), processed->forward(tokens).log_softmax(-1), 1e-4, "log_softmax");
   const auto& c = processed->cfg();
-  EXPECT_TRUE(c.normalization_type == "LNPre" || c.normalization_type == "RMSPre") << c.normalization_type;
+  EXPECT_TRUE(c.normalization_type == NormType::LNPre || c.normalization_type == NormType::RMSPre)
+      << to_string(c.normalization_type);
   // center_unembed: W_U rows sum to zero; fold_value_biases: b_V is zero.
   EXPECT_LT(processed->state_dict().at("unembed.W_U").sum(-1).abs().max().item<double>(), 1e-4);
   EXPECT_EQ(processed->state_dict().at("blocks.0.attn.b_V").abs().max().item<double>(), 0.0);
-  if (c.normalization_type == "LNPre") {  // center_writing_weights
+  if (c.normalization_type == NormType::LNPre) {  // center_writing_weights
     EXPECT_LT(processed->state_dict().at("embed.W_E").mean(-1).abs().max().item<double>(), 1e-5);
     EXPECT_LT(processed->state_dict().at("blocks.1.attn.W_O").mean(-1).abs().max().item<double>(), 1e-5);
   }

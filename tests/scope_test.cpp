@@ -19,7 +19,7 @@ namespace {
 ModelConfig small_config(const std::string& act) {
   ModelConfig c;
   c.n_layers = 2, c.d_model = 32, c.n_heads = 4, c.d_head = 8, c.d_mlp = 48, c.d_vocab = 50, c.n_ctx = 32;
-  c.act_fn = act, c.model_name = "scope-test-" + act;
+  c.act_fn = parse_act_fn(act, "small_config"), c.model_name = "scope-test-" + act;
   return c;
 }
 

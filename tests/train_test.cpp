@@ -156,7 +156,8 @@ TEST(TrainableEngine, GradientsFlowThroughEditingHooks) {
 
 TEST(TrainableEngine, LastPositionOnlyMatchesTheFullForward) {
   ModelConfig rot = toy_cfg();
-  rot.positional_embedding_type = "rotary", rot.normalization_type = "RMS", rot.act_fn = "silu", rot.gated_mlp = true;
+  rot.positional_embedding_type = PosEmbed::Rotary, rot.normalization_type = NormType::RMS;
+  rot.act_fn = ActFn::Silu, rot.gated_mlp = true;
   ModelConfig attn = toy_cfg();
   attn.attn_only = true;
   ModelConfig gqa = rot;
@@ -168,7 +169,7 @@ TEST(TrainableEngine, LastPositionOnlyMatchesTheFullForward) {
     o.last_position_only = true;
     at::Tensor last = m.forward(toks(), o);
     ASSERT_EQ(last.sizes(), (std::vector<int64_t>{2, 1, 50}));
-    EXPECT_CLOSE(last, full.slice(1, 5, 6), 1e-5, "last position, " + c.positional_embedding_type);
+    EXPECT_CLOSE(last, full.slice(1, 5, 6), 1e-5, "last position, " + to_string(c.positional_embedding_type));
   }
 }
 

@@ -60,7 +60,6 @@ PathPatchResult path_patch(HookedTransformer& m, ActivationPatching& ap, const s
   const size_t per_chunk = std::max<int64_t>(1, ap.token_budget / std::max<int64_t>(1, b * S));
   for (size_t start = 0; start < senders.size(); start += per_chunk) {
     const size_t n = std::min(per_chunk, senders.size() - start);
-    const int64_t rows = static_cast<int64_t>(n) * b;
     at::Tensor x0 = resid0.repeat({static_cast<int64_t>(n), 1, 1});
     ForwardOptions fo;
     fo.input_is_residual = true;

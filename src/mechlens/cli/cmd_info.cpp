@@ -26,16 +26,17 @@ void add_info(CLI::App& app) {
     std::printf("processing:     %s\n", m->processing().c_str());
     std::printf("layers %d, d_model %d, heads %d (kv %d) x d_head %d, d_mlp %d, vocab %d -> %d, n_ctx %d\n",
                 c.n_layers, c.d_model, c.n_heads, c.kv_heads(), c.d_head, c.d_mlp, c.d_vocab, c.vocab_out(), c.n_ctx);
-    std::printf("act_fn %s, norm %s, positions %s", c.act_fn.c_str(), c.normalization_type.c_str(),
-                c.positional_embedding_type.c_str());
-    if (c.positional_embedding_type == "rotary")
+    std::printf("act_fn %s, norm %s, positions %s", to_string(c.act_fn).c_str(),
+                to_string(c.normalization_type).c_str(), to_string(c.positional_embedding_type).c_str());
+    if (c.positional_embedding_type == PosEmbed::Rotary)
       std::printf(" (rotary_dim %d, base %g, %s pairs)", c.rot_dim(), c.rotary_base,
                   c.rotary_adjacent_pairs ? "adjacent" : "half-split");
     std::printf("%s%s%s\n", c.parallel_attn_mlp ? ", parallel attn+mlp" : "", c.gated_mlp ? ", gated mlp" : "",
                 c.attn_only ? ", attention only" : "");
     if (!c.attn_types.empty()) {
       std::printf("attention:      ");
-      for (size_t i = 0; i < c.attn_types.size(); ++i) std::printf("%s%s", i ? " " : "", c.attn_types[i].c_str());
+      for (size_t i = 0; i < c.attn_types.size(); ++i)
+        std::printf("%s%s", i ? " " : "", to_string(c.attn_types[i]).c_str());
       std::printf(" (local window %d)\n", c.window_size);
     }
     std::printf("hook points:    %zu\n", names.size());

@@ -41,7 +41,7 @@ void add_init(CLI::App& app) {
       fail(o->out, "already holds a checkpoint; choose another --out");
     HookedTransformer m(c, random_state_dict(c, o->seed), "none");
     save_checkpoint(m, o->out);
-    const std::string kind = c.attn_only ? "attention only" : "act_fn " + c.act_fn;
+    const std::string kind = c.attn_only ? "attention only" : "act_fn " + to_string(c.act_fn);
     std::printf("wrote %s: %d layers, d_model %d, %d heads, %s (seed %llu)\n", o->out.c_str(), c.n_layers, c.d_model,
                 c.n_heads, kind.c_str(), static_cast<unsigned long long>(o->seed));
   });

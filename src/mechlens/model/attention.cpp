@@ -54,7 +54,7 @@ Attention::Attention(int l, const ModelConfig& c)
       hook_pattern(act_name("pattern", l)),
       hook_z(act_name("z", l)),
       hook_result(act_name("result", l)) {
-  if (c.positional_embedding_type == "rotary") rotary.init(c);
+  if (c.positional_embedding_type == PosEmbed::Rotary) rotary.init(c);
   at::Tensor i = at::arange(c.n_ctx, at::kLong).unsqueeze(1), j = at::arange(c.n_ctx, at::kLong).unsqueeze(0);
   at::Tensor allowed = j <= i;
   if (local) allowed = allowed & (j > i - c.window_size);
@@ -122,7 +122,7 @@ at::Tensor Attention::operator()(const at::Tensor& xq, const at::Tensor& xk, con
     kv->k = k, kv->v = v;
   }
   const int64_t q_offset = offset + (q_last ? p - 1 : 0);
-  if (cfg->positional_embedding_type == "rotary") {
+  if (cfg->positional_embedding_type == PosEmbed::Rotary) {
     q = hook_rot_q(rotary.apply(q, q_offset));
     k = hook_rot_k(rotary.apply(k, 0));
   }

@@ -25,7 +25,7 @@ struct Norm {
   void bind(const StateDict& sd);
   int layer;
   std::string module;
-  std::string type;  // LN, LNPre, RMS, RMSPre, none
+  NormType type;  // LN, LNPre, RMS, RMSPre, none
   double eps;
   at::Tensor w, b;
   HookPoint hook_scale, hook_normalized;
@@ -83,13 +83,13 @@ struct MLP {
 
   const ModelConfig* cfg;
   int layer;
-  std::string act_fn;
+  ActFn act_fn;
   bool gated;
   at::Tensor W_in, b_in, W_gate, W_out, b_out;
   HookPoint hook_pre, hook_pre_linear, hook_mid, hook_post;
   std::unique_ptr<Norm> ln;  // SoLU's LayerNorm over d_mlp
 };
 
-at::Tensor activation(const std::string& act_fn, const at::Tensor& x);
+at::Tensor activation(ActFn act_fn, const at::Tensor& x);
 
 }  // namespace mechlens

@@ -10,6 +10,24 @@
 
 namespace mechlens {
 
+// The string-valued fields of TransformerLens's config, as enums: parsed once when a
+// config is read (from_json, the family converters), compared as enums everywhere
+// else. to_string() gives TransformerLens's spelling; parse_*() throws mechlens::Error
+// naming `where` and the known values.
+enum class ActFn { Relu, Gelu, GeluNew, GeluFast, GeluPytorchTanh, Silu, SoluLn };
+enum class NormType { LN, LNPre, RMS, RMSPre, None };
+enum class PosEmbed { Standard, Rotary, None };
+enum class AttnType { Global, Local };
+
+ActFn parse_act_fn(const std::string& s, const std::string& where);
+NormType parse_norm_type(const std::string& s, const std::string& where);
+PosEmbed parse_pos_embed(const std::string& s, const std::string& where);
+AttnType parse_attn_type(const std::string& s, const std::string& where);
+const std::string& to_string(ActFn a);     // relu, gelu, gelu_new, gelu_fast, gelu_pytorch_tanh, silu, solu_ln
+const std::string& to_string(NormType n);  // LN, LNPre, RMS, RMSPre, none
+const std::string& to_string(PosEmbed p);  // standard, rotary, none
+const std::string& to_string(AttnType t);  // global, local
+
 struct ModelConfig {
   // sizes
   int n_layers = 2;
@@ -23,14 +41,14 @@ struct ModelConfig {
   int n_key_value_heads = -1;  // -1: same as n_heads (no GQA/MQA)
 
   // activation: relu, gelu, gelu_new, gelu_fast, gelu_pytorch_tanh, silu, solu_ln
-  std::string act_fn = "gelu_new";
+  ActFn act_fn = ActFn::GeluNew;
   // normalization: LN, LNPre, RMS, RMSPre, none
-  std::string normalization_type = "LN";
+  NormType normalization_type = NormType::LN;
   bool final_rms = false;
   double eps = 1e-5;
 
   // positions: standard, rotary, none
-  std::string positional_embedding_type = "standard";
+  PosEmbed positional_embedding_type = PosEmbed::Standard;
   int rotary_dim = -1;           // -1: d_head
   double rotary_base = 10000.0;
   bool rotary_adjacent_pairs = false;  // GPT-J pairs (0,1),(2,3)...; NeoX/LLaMA pair i with i+dim/2
@@ -41,8 +59,8 @@ struct ModelConfig {
   bool gated_mlp = false;
   bool use_attn_scale = true;
   double attn_scale = -1;  // -1: sqrt(d_head)
-  // Per-layer attention type: "global" or "local"; empty means all global.
-  std::vector<std::string> attn_types;
+  // Per-layer attention type ("global" / "local" in JSON); empty means all global.
+  std::vector<AttnType> attn_types;
   int window_size = -1;    // local layers: query i sees keys j with i - window_size < j <= i
   bool tie_word_embeddings = false;  // informational; weights are copied on load
 
@@ -65,12 +83,12 @@ struct ModelConfig {
   int rot_dim() const { return rotary_dim > 0 ? rotary_dim : d_head; }
   double scale() const { return attn_scale > 0 ? attn_scale : std::sqrt(static_cast<double>(d_head)); }
   bool layer_is_local(int l) const {
-    return l < static_cast<int>(attn_types.size()) && attn_types[l] == "local";
+    return l >= 0 && l < static_cast<int>(attn_types.size()) && attn_types[l] == AttnType::Local;
   }
-  bool has_ln() const { return normalization_type != "none"; }
-  bool ln_has_weight() const { return normalization_type == "LN" || normalization_type == "RMS"; }
-  bool ln_has_bias() const { return normalization_type == "LN"; }
-  bool ln_is_rms() const { return normalization_type == "RMS" || normalization_type == "RMSPre"; }
+  bool has_ln() const { return normalization_type != NormType::None; }
+  bool ln_has_weight() const { return normalization_type == NormType::LN || normalization_type == NormType::RMS; }
+  bool ln_has_bias() const { return normalization_type == NormType::LN; }
+  bool ln_is_rms() const { return normalization_type == NormType::RMS || normalization_type == NormType::RMSPre; }
 
   // Throws mechlens::Error (with `where`) if fields are inconsistent.
   void validate(const std::string& where) const;

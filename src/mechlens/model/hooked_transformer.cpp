@@ -59,7 +59,7 @@ struct HookedTransformer::Block {
 
   // Execution order, listing only hook points that fire under this config.
   void register_hooks(std::vector<HookPoint*>& out) {
-    const bool rotary = cfg.positional_embedding_type == "rotary";
+    const bool rotary = cfg.positional_embedding_type == PosEmbed::Rotary;
     const bool ln = cfg.has_ln();
     out.push_back(&hook_resid_pre);
     if (cfg.use_attn_in) out.push_back(&hook_attn_in);
@@ -181,7 +181,7 @@ void HookedTransformer::build() {
   ln_final_ = std::make_unique<Norm>(-1, "ln_final", cfg_);
   order_.clear();
   order_.push_back(hook_embed_.get());
-  if (cfg_.positional_embedding_type == "standard") order_.push_back(hook_pos_embed_.get());
+  if (cfg_.positional_embedding_type == PosEmbed::Standard) order_.push_back(hook_pos_embed_.get());
   for (auto& b : blocks_) b->register_hooks(order_);
   if (cfg_.has_ln()) order_.insert(order_.end(), {&ln_final_->hook_scale, &ln_final_->hook_normalized});
   by_name_.clear();
@@ -227,7 +227,7 @@ void HookedTransformer::make_views() {
   const std::string W_U = param_name("W_U");
   if (tied_) sd_[W_U] = sd_.at(param_name("W_E")).t(), view_names_.push_back(W_U);
   W_E_ = sd_.at(param_name("W_E"));
-  W_pos_ = cfg_.positional_embedding_type == "standard" ? sd_.at(param_name("W_pos")) : at::Tensor();
+  W_pos_ = cfg_.positional_embedding_type == PosEmbed::Standard ? sd_.at(param_name("W_pos")) : at::Tensor();
   W_U_ = sd_.at(W_U);
   b_U_ = sd_.at(param_name("b_U"));
   for (auto& b : blocks_) b->bind(sd_, fused_);
@@ -291,13 +291,14 @@ at::Tensor HookedTransformer::forward(const at::Tensor& input, const ForwardOpti
     const int64_t b = input.size(0), p = input.size(1);
     at::Tensor tok = input.to(W_E_.device());
     resid = (*hook_embed_)(at::embedding(W_E_, tok));
-    if (cfg_.positional_embedding_type == "standard") {
+    if (cfg_.positional_embedding_type == PosEmbed::Standard) {
       at::Tensor pos = (*hook_pos_embed_)(W_pos_.slice(0, past, past + p).unsqueeze(0).expand({b, p, cfg_.d_model}));
       resid = resid + pos;
     }
     const Block& b0 = *blocks_[0];
-    if (opts.fold_embeddings && stop > 0 && !kv && !cfg_.has_ln() && cfg_.positional_embedding_type == "standard" &&
-        !b0.per_head_inputs() && !hook_embed_->active() && !hook_pos_embed_->active() && !b0.hook_resid_pre.active()) {
+    if (opts.fold_embeddings && stop > 0 && !kv && !cfg_.has_ln() &&
+        cfg_.positional_embedding_type == PosEmbed::Standard && !b0.per_head_inputs() && !hook_embed_->active() &&
+        !hook_pos_embed_->active() && !b0.hook_resid_pre.active()) {
       // q only where it is needed (the last position when that is all the run computes).
       const int64_t qd = static_cast<int64_t>(cfg_.n_heads) * cfg_.d_head;
       auto W = b0.attn.W_qkv.split_with_sizes({qd, 2 * cfg_.kv_heads() * cfg_.d_head}, 1);

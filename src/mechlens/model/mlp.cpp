@@ -2,17 +2,27 @@
 #include "mechlens/model/hook_names.h"
 
 #include <cmath>
+#include <stdexcept>
 
 namespace mechlens {
 
-at::Tensor activation(const std::string& act_fn, const at::Tensor& x) {
-  if (act_fn == "gelu_new" || act_fn == "gelu_pytorch_tanh") return at::gelu(x, "tanh");
-  if (act_fn == "gelu") return at::gelu(x);
-  if (act_fn == "relu") return at::relu(x);
-  if (act_fn == "silu") return at::silu(x);
-  if (act_fn == "gelu_fast") return 0.5 * x * (1.0 + at::tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)));
-  if (act_fn == "solu_ln") return x * at::softmax(x, -1);
-  throw std::logic_error("unknown activation " + act_fn);
+at::Tensor activation(ActFn act_fn, const at::Tensor& x) {
+  switch (act_fn) {
+    case ActFn::GeluNew:
+    case ActFn::GeluPytorchTanh:
+      return at::gelu(x, "tanh");
+    case ActFn::Gelu:
+      return at::gelu(x);
+    case ActFn::Relu:
+      return at::relu(x);
+    case ActFn::Silu:
+      return at::silu(x);
+    case ActFn::GeluFast:
+      return 0.5 * x * (1.0 + at::tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)));
+    case ActFn::SoluLn:
+      return x * at::softmax(x, -1);
+  }
+  throw std::logic_error("unknown activation " + std::to_string(static_cast<int>(act_fn)));
 }
 
 MLP::MLP(int l, const ModelConfig& c)
@@ -24,9 +34,9 @@ MLP::MLP(int l, const ModelConfig& c)
       hook_pre_linear(act_name("pre_linear", l)),
       hook_mid(act_name("mid", l)),
       hook_post(act_name("post", l)) {
-  if (act_fn == "solu_ln") {
+  if (act_fn == ActFn::SoluLn) {
     ModelConfig ln_cfg = c;
-    ln_cfg.normalization_type = "LN";
+    ln_cfg.normalization_type = NormType::LN;
     ln = std::make_unique<Norm>(l, "mlp.ln", ln_cfg);
   }
 }

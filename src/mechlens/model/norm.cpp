@@ -19,10 +19,10 @@ void Norm::bind(const StateDict& sd) {
 }
 
 at::Tensor Norm::operator()(const at::Tensor& x_in) {
-  if (type == "none") return x_in;
+  if (type == NormType::None) return x_in;
   // Half-precision models normalise in float32, as TransformerLens does.
   at::Tensor x = x_in.scalar_type() == at::kFloat || x_in.scalar_type() == at::kDouble ? x_in : x_in.to(at::kFloat);
-  const bool rms = type == "RMS" || type == "RMSPre";
+  const bool rms = type == NormType::RMS || type == NormType::RMSPre;
   if (!rms) x = x - x.mean(-1, true);
   at::Tensor scale = hook_scale((x.pow(2).mean(-1, true) + eps).sqrt());
   at::Tensor y = x / scale;

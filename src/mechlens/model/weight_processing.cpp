@@ -53,7 +53,7 @@ namespace {
 void fold_layer_norm(ModelConfig& c, StateDict& sd) {
   if (!c.ln_has_weight()) return;  // LNPre / RMSPre / none: nothing to fold
   const bool fold_biases = c.ln_has_bias();  // LN folds biases and centers; RMS does neither
-  const bool center = c.normalization_type == "LN";
+  const bool center = c.normalization_type == NormType::LN;
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string ln1_w = param_name("w", l, "ln1"), ln1_b = param_name("b", l, "ln1");
     const at::Tensor w1 = sd.at(ln1_w);
@@ -94,13 +94,13 @@ void fold_layer_norm(ModelConfig& c, StateDict& sd) {
   if (center) W_U = W_U - W_U.mean(0, true);
   sd.erase(lnf_w);
   sd.erase(lnf_b);
-  c.normalization_type = c.ln_is_rms() ? "RMSPre" : "LNPre";
+  c.normalization_type = c.ln_is_rms() ? NormType::RMSPre : NormType::LNPre;
 }
 
 void center_writing_weights(const ModelConfig& c, StateDict& sd) {
   auto center_last = [](at::Tensor& t) { t = t - t.mean(-1, true); };
   center_last(sd.at(param_name("W_E")));
-  if (c.positional_embedding_type == "standard") center_last(sd.at(param_name("W_pos")));
+  if (c.positional_embedding_type == PosEmbed::Standard) center_last(sd.at(param_name("W_pos")));
   for (int l = 0; l < c.n_layers; ++l) {
     center_last(sd.at(param_name("W_O", l)));
     center_last(sd.at(param_name("b_O", l)));
@@ -123,7 +123,7 @@ void fold_value_biases(const ModelConfig& c, StateDict& sd) {
 }
 
 void refactor_factored_attn_matrices(const ModelConfig& c, StateDict& sd) {
-  if (c.positional_embedding_type == "rotary")
+  if (c.positional_embedding_type == PosEmbed::Rotary)
     throw Error("refactor_factored_attn_matrices cannot be used with rotary embeddings (as in TransformerLens)");
   if (c.kv_heads() != c.n_heads)
     throw Error("refactor_factored_attn_matrices needs n_key_value_heads == n_heads");
@@ -160,7 +160,8 @@ void process_weights(ModelConfig& cfg, StateDict& sd, const ProcessingOptions& o
   at::NoGradGuard no_grad;
   for (auto& [name, t] : sd) t = t.to(at::kFloat);  // process in float32
   if (o.fold_ln) fold_layer_norm(cfg, sd);
-  if (o.center_writing_weights && (cfg.normalization_type == "LN" || cfg.normalization_type == "LNPre"))
+  if (o.center_writing_weights &&
+      (cfg.normalization_type == NormType::LN || cfg.normalization_type == NormType::LNPre))
     center_writing_weights(cfg, sd);
   if (o.center_unembed) {
     at::Tensor& W_U = sd.at(param_name("W_U"));

@@ -13,7 +13,7 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> expected_parameters(co
   const int64_t dm = c.d_model, h = c.n_heads, kv = c.kv_heads(), dh = c.d_head, dmlp = c.d_mlp;
   std::vector<std::pair<std::string, std::vector<int64_t>>> p;
   p.push_back({param_name("W_E"), {c.d_vocab, dm}});
-  if (c.positional_embedding_type == "standard") p.push_back({param_name("W_pos"), {c.n_ctx, dm}});
+  if (c.positional_embedding_type == PosEmbed::Standard) p.push_back({param_name("W_pos"), {c.n_ctx, dm}});
   auto norm = [&](int layer, const std::string& module, int64_t d) {
     if (c.ln_has_weight()) p.push_back({param_name("w", layer, module), {d}});
     if (c.ln_has_bias()) p.push_back({param_name("b", layer, module), {d}});
@@ -36,7 +36,7 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> expected_parameters(co
       if (c.gated_mlp) add("W_gate", {dm, dmlp});
       add("W_out", {dmlp, dm});
       add("b_out", {dm});
-      if (c.act_fn == "solu_ln") {
+      if (c.act_fn == ActFn::SoluLn) {
         p.push_back({param_name("w", l, "mlp.ln"), {dmlp}});
         p.push_back({param_name("b", l, "mlp.ln"), {dmlp}});
       }

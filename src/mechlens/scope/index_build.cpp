@@ -18,7 +18,7 @@ using nlohmann::json;
 
 std::string neuron_hook_name(const ModelConfig& cfg, int layer) {
   if (cfg.attn_only) fail("", "the model is attention-only: it has no MLP neurons to index");
-  const bool solu = cfg.act_fn.rfind("solu", 0) == 0;
+  const bool solu = cfg.act_fn == ActFn::SoluLn;
   return act_name(solu ? "mid" : "post", layer);
 }
 

@@ -53,10 +53,13 @@ std::string hf_string_or(const json& j, const char* key, const std::string& dflt
   return it->get<std::string>();
 }
 
-std::string act_from_hf(const std::string& a, const std::string& where) {
-  if (a == "gelu_new" || a == "gelu" || a == "relu" || a == "silu" || a == "gelu_fast" || a == "gelu_pytorch_tanh")
-    return a;
-  if (a == "swish") return "silu";
+ActFn act_from_hf(const std::string& a, const std::string& where) {
+  if (a == "gelu_new") return ActFn::GeluNew;
+  if (a == "gelu") return ActFn::Gelu;
+  if (a == "relu") return ActFn::Relu;
+  if (a == "silu" || a == "swish") return ActFn::Silu;
+  if (a == "gelu_fast") return ActFn::GeluFast;
+  if (a == "gelu_pytorch_tanh") return ActFn::GeluPytorchTanh;
   fail(where, "unsupported activation function \"" + a + "\"");
 }
 

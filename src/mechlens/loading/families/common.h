@@ -20,7 +20,7 @@ double hf_double_or(const json& j, std::initializer_list<const char*> keys, doub
 bool hf_bool_or(const json& j, const char* key, bool dflt, const std::string& where);
 std::string hf_string_or(const json& j, const char* key, const std::string& dflt, const std::string& where);
 // HF activation name -> mechlens act_fn; Error for unsupported ones.
-std::string act_from_hf(const std::string& hf, const std::string& where);
+ActFn act_from_hf(const std::string& hf, const std::string& where);
 // Fills the fields every family shares (bos/eos ids, tied embeddings, name).
 void common_fields(ModelConfig& c, const json& hf, const std::string& where);
 

@@ -33,7 +33,7 @@ Family gpt_neo_family() {
       fail(where, "attention_layers must list one attention type per layer");
     for (const auto& t : *it) {
       if (!t.is_string()) fail(where, "attention_layers entries must be strings");
-      c.attn_types.push_back(t.get<std::string>());
+      c.attn_types.push_back(parse_attn_type(t.get<std::string>(), where));
     }
     c.tie_word_embeddings = hf_bool_or(hf, "tie_word_embeddings", true, where);
     common_fields(c, hf, where);

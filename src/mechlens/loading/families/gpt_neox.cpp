@@ -25,7 +25,7 @@ Family gpt_neox_family() {
     c.n_ctx = hf_int(hf, {"max_position_embeddings"}, where);
     c.act_fn = act_from_hf(hf_string_or(hf, "hidden_act", "gelu", where), where);
     c.eps = hf_double_or(hf, {"layer_norm_eps"}, 1e-5, where);
-    c.positional_embedding_type = "rotary";
+    c.positional_embedding_type = PosEmbed::Rotary;
     c.rotary_dim = static_cast<int>(c.d_head * hf_double_or(hf, {"rotary_pct"}, 0.25, where));
     c.rotary_base = hf_double_or(hf, {"rotary_emb_base", "rope_theta"}, 10000.0, where);
     if (hf.contains("rope_scaling") && !hf["rope_scaling"].is_null()) fail(where, "rope_scaling is not supported");

@@ -26,7 +26,7 @@ Family gptj_family() {
     c.n_ctx = hf_int(hf, {"n_positions", "max_position_embeddings"}, where);
     c.act_fn = act_from_hf(hf_string_or(hf, "activation_function", "gelu_new", where), where);
     c.eps = hf_double_or(hf, {"layer_norm_epsilon"}, 1e-5, where);
-    c.positional_embedding_type = "rotary";
+    c.positional_embedding_type = PosEmbed::Rotary;
     c.rotary_dim = hf_int_or(hf, {"rotary_dim"}, c.d_head, where);
     c.rotary_adjacent_pairs = true;
     c.parallel_attn_mlp = true;

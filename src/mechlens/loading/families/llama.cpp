@@ -20,10 +20,10 @@ ModelConfig llama_like_config(const nlohmann::json& hf, const std::string& where
   c.d_vocab = hf_int(hf, {"vocab_size"}, where);
   c.n_ctx = hf_int(hf, {"max_position_embeddings"}, where);
   c.act_fn = act_from_hf(hf_string_or(hf, "hidden_act", "silu", where), where);
-  c.normalization_type = "RMS";
+  c.normalization_type = NormType::RMS;
   c.final_rms = true;
   c.eps = hf_double_or(hf, {"rms_norm_eps"}, 1e-6, where);
-  c.positional_embedding_type = "rotary";
+  c.positional_embedding_type = PosEmbed::Rotary;
   c.rotary_dim = c.d_head;
   c.rotary_base = hf_double_or(hf, {"rope_theta"}, 10000.0, where);
   if (hf.contains("rope_scaling") && !hf["rope_scaling"].is_null())

@@ -18,7 +18,7 @@ Family mistral_family() {
     int window = conv::hf_int_or(hf, {"sliding_window"}, -1, where);
     if (window > 0 && window < c.n_ctx) {
       c.window_size = window + 1;
-      c.attn_types.assign(c.n_layers, "local");
+      c.attn_types.assign(c.n_layers, AttnType::Local);
     }
     return c;
   };

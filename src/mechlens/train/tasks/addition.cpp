@@ -58,7 +58,7 @@ ModelConfig AdditionConfig::model_config() const {
   ModelConfig m;
   m.n_layers = 1, m.d_model = d_model, m.n_heads = n_heads, m.d_head = d_model / n_heads, m.d_mlp = d_mlp;
   m.d_vocab = 12, m.d_vocab_out = 10, m.n_ctx = static_cast<int>(n_ctx());
-  m.act_fn = "relu", m.normalization_type = "none", m.positional_embedding_type = "standard";
+  m.act_fn = ActFn::Relu, m.normalization_type = NormType::None, m.positional_embedding_type = PosEmbed::Standard;
   m.original_architecture = "mechlens", m.model_name = "addition-" + std::to_string(digits) + "d";
   return m;
 }

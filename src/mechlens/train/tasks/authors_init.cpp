@@ -10,7 +10,7 @@
 namespace mechlens {
 
 StateDict authors_init(const ModelConfig& c, uint64_t seed) {
-  if (c.has_ln() || c.gated_mlp || c.kv_heads() != c.n_heads || c.positional_embedding_type != "standard")
+  if (c.has_ln() || c.gated_mlp || c.kv_heads() != c.n_heads || c.positional_embedding_type != PosEmbed::Standard)
     throw Error("authors_init: the authors' toy models have no LayerNorm, no gated MLP, no GQA, learned positions");
   const int64_t d = c.d_model, h = c.n_heads, dh = c.d_head, v = c.d_vocab, vo = c.vocab_out(), m = c.d_mlp;
   const double sd = std::sqrt(static_cast<double>(d)), so = std::sqrt(static_cast<double>(vo));

@@ -61,7 +61,7 @@ ModelConfig GrokkingConfig::model_config() const {
   ModelConfig m;
   m.n_layers = 1, m.d_model = d_model, m.n_heads = n_heads, m.d_head = d_model / n_heads, m.d_mlp = d_mlp;
   m.d_vocab = static_cast<int>(p + 1), m.d_vocab_out = static_cast<int>(p + 1), m.n_ctx = 3;
-  m.act_fn = "relu", m.normalization_type = "none", m.positional_embedding_type = "standard";
+  m.act_fn = ActFn::Relu, m.normalization_type = NormType::None, m.positional_embedding_type = PosEmbed::Standard;
   m.original_architecture = "mechlens", m.model_name = "grokking-p" + std::to_string(p);
   return m;
 }

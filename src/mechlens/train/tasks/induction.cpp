@@ -61,7 +61,7 @@ ModelConfig InductionConfig::model_config() const {
   ModelConfig m;
   m.n_layers = layers, m.d_model = d_model, m.n_heads = n_heads, m.d_head = d_model / n_heads;
   m.d_vocab = static_cast<int>(vocab), m.n_ctx = static_cast<int>(seq_len);
-  m.attn_only = true, m.normalization_type = "none", m.positional_embedding_type = "standard";
+  m.attn_only = true, m.normalization_type = NormType::None, m.positional_embedding_type = PosEmbed::Standard;
   m.original_architecture = "mechlens", m.model_name = "induction-" + std::to_string(layers) + "l";
   return m;
 }

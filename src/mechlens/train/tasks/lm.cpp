@@ -72,8 +72,9 @@ ModelConfig LmConfig::model_config() const {
   ModelConfig m;
   m.n_layers = layers, m.d_model = d_model, m.n_heads = n_heads, m.d_head = d_model / n_heads, m.d_mlp = d_mlp;
   m.d_vocab = vocab, m.n_ctx = static_cast<int>(n_ctx), m.attn_only = attn_only;
-  m.act_fn = act == "solu" ? "solu_ln" : "gelu", m.normalization_type = layernorm ? "LN" : "none";
-  m.positional_embedding_type = "standard", m.bos_token_id = 1, m.eos_token_id = 2;
+  m.act_fn = act == "solu" ? ActFn::SoluLn : ActFn::Gelu;
+  m.normalization_type = layernorm ? NormType::LN : NormType::None;
+  m.positional_embedding_type = PosEmbed::Standard, m.bos_token_id = 1, m.eos_token_id = 2;
   m.original_architecture = "mechlens";
   m.model_name = "lm-" + corpus + "-" + std::to_string(layers) + "l-" + (attn_only ? "attn-only" : act);
   return m;
