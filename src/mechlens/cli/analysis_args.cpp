@@ -40,11 +40,11 @@ int64_t TokenArg::resolve(const Tokenizer* tok, const HookedTransformer& m, cons
   }
   if (text.empty()) throw Error("give " + flag + " or " + flag + "-id");
   if (!tok) throw Error("the model has no tokenizer: use " + flag + "-id");
-  auto ids = tok->encode(text);
-  if (ids.size() != 1)
-    throw Error(flag + " \"" + text + "\" is " + std::to_string(ids.size()) + " tokens; give one token (mind the leading space) or " +
-                flag + "-id");
-  return ids[0];
+  try {
+    return to_single_token(*tok, text);
+  } catch (const Error& e) {
+    throw Error(flag + ": " + e.what() + "; or give " + flag + "-id");
+  }
 }
 
 void Output::add(CLI::App* app) {
@@ -65,14 +65,6 @@ std::unique_ptr<Tokenizer> maybe_tokenizer(const ModelArgs& a, const HookedTrans
   } catch (const Error&) {
     return nullptr;
   }
-}
-
-nlohmann::json to_json(const at::Tensor& t0) {
-  at::Tensor t = t0.to(at::kDouble).contiguous();
-  if (t.dim() == 0) return t.item<double>();
-  nlohmann::json arr = nlohmann::json::array();
-  for (int64_t i = 0; i < t.size(0); ++i) arr.push_back(to_json(t[i]));
-  return arr;
 }
 
 void print_grid(const at::Tensor& grid, const std::vector<std::string>& rows, const std::vector<std::string>& cols,

@@ -2,6 +2,7 @@
 // given as strings or ids, and the JSON output (--json to stdout, --out to a file).
 #pragma once
 #include "mechlens/cli/common.h"
+#include "mechlens/core/tensor_json.h"
 
 namespace mechlens::cli {
 
@@ -35,8 +36,6 @@ struct Output {
 
 // The tokenizer when the model has one (nullptr otherwise).
 std::unique_ptr<Tokenizer> maybe_tokenizer(const ModelArgs& a, const HookedTransformer& m);
-// A 2-D tensor as nested JSON arrays.
-nlohmann::json to_json(const at::Tensor& t);
 // Prints a [rows, cols] grid with row/column labels.
 void print_grid(const at::Tensor& grid, const std::vector<std::string>& rows, const std::vector<std::string>& cols,
                 const std::string& title);

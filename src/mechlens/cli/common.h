@@ -12,6 +12,7 @@
 
 #include "mechlens/model/hooked_transformer.h"
 #include "mechlens/tokenize/tokenizer.h"
+#include "mechlens/tokenize/tokens.h"
 
 namespace mechlens::cli {
 
@@ -33,11 +34,8 @@ std::unique_ptr<HookedTransformer> load(const ModelArgs& a);
 // folder without one whose vocabulary is GPT-2's. Throws Error otherwise.
 std::unique_ptr<Tokenizer> tokenizer_for(const ModelArgs& a, const HookedTransformer& m);
 
-// A JSON file holding an array of equal-length arrays of token ids -> [batch, pos].
-at::Tensor read_tokens_file(const std::string& path);
-// Text -> [1, pos], with the model's BOS first unless prepend_bos is false.
+// to_tokens (tokenize/tokens.h) with the CLI's advice when the model has no BOS.
 at::Tensor prompt_tokens(const Tokenizer& tok, const HookedTransformer& m, const std::string& text, bool prepend_bos);
-std::vector<int64_t> to_vector(const at::Tensor& t);
 
 // Registration, one per file.
 void add_info(CLI::App& app);
