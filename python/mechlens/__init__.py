@@ -12,12 +12,15 @@ ValueError / FileNotFoundError / TypeError with the CLI's one-line message.
 import torch  # noqa: F401  (first: _mechlens links torch's Python bindings)
 
 from . import _mechlens as _C
-from . import ablation, head_detector, hook_points, ioi, metrics, patching, train, utils
-from .activation_cache import ActivationCache
-from .factored_matrix import FactoredMatrix
-from .hooked_transformer import HookedTransformer, HookedTransformerConfig
-
-HookPoint = _C.HookPoint
+# TL's module paths first (transformer_lens.ActivationCache, .FactoredMatrix, .HookedTransformer,
+# .HookedTransformerConfig are modules there too): the class names below then replace the
+# package attributes, exactly as in transformer_lens/__init__.py.
+from . import ActivationCache, FactoredMatrix, HookedTransformer, HookedTransformerConfig  # noqa: F401
+from . import ablation, head_detector, hook_points, ioi, metrics, patching, tokenizer, train, utils
+from .activation_cache import ActivationCache  # noqa: F811
+from .factored_matrix import FactoredMatrix  # noqa: F811
+from .hook_points import HookedRootModule, HookPoint
+from .hooked_transformer import HookedTransformer, HookedTransformerConfig  # noqa: F811
 
 __all__ = [
     "HookedTransformer",
@@ -25,11 +28,13 @@ __all__ = [
     "ActivationCache",
     "FactoredMatrix",
     "HookPoint",
+    "HookedRootModule",
     "ablation",
     "head_detector",
     "ioi",
     "metrics",
     "patching",
+    "tokenizer",
     "train",
     "utils",
 ]

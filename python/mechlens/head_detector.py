@@ -22,6 +22,11 @@ def get_induction_head_detection_pattern(tokens: torch.Tensor) -> torch.Tensor:
     return _C.detection_pattern("induction_head", tokens.reshape(-1))
 
 
+def get_supported_heads() -> None:
+    """Prints the supported head names."""
+    print(f"Supported heads: {HEAD_NAMES}")
+
+
 def _selected(heads, n_layers: int, n_heads: int) -> Optional[torch.Tensor]:
     if heads is None:
         return None
@@ -53,6 +58,10 @@ def detect_head(model, seq: Union[str, List[str]], detection_pattern: Union[str,
     if isinstance(detection_pattern, str) and detection_pattern not in HEAD_NAMES:
         raise ValueError(f"detection_pattern: one of {', '.join(HEAD_NAMES)} or a [pos, pos] tensor, "
                          f"not {detection_pattern!r}")
+    if isinstance(detection_pattern, str) and isinstance(seq, list):
+        # TL scores a list of sequences one by one with the defaults only (its recursion does
+        # not pass heads / exclude_bos / exclude_current_token / error_measure on)
+        return torch.stack([detect_head(model, s, detection_pattern) for s in seqs]).mean(0)
     scores = []
     for s in seqs:
         tokens = s if isinstance(s, torch.Tensor) else model.to_tokens(s)[0]
@@ -64,8 +73,9 @@ def detect_head(model, seq: Union[str, List[str]], detection_pattern: Union[str,
             if pattern.shape != (n, n):
                 raise ValueError(f"detection_pattern: [{n}, {n}] for this sequence of {n} tokens, "
                                  f"got {list(pattern.shape)}")
-        scores.append(_C.detect_head(model._m, tokens, pattern.float(), exclude_bos, exclude_current_token,
-                                     error_measure))
+        with torch.no_grad():
+            scores.append(_C.detect_head(model._m, tokens, pattern.float(), exclude_bos, exclude_current_token,
+                                         error_measure))
     out = torch.stack(scores).mean(0)
     keep = _selected(heads, out.shape[0], out.shape[1])
     if keep is not None:

@@ -225,3 +225,57 @@ def test_ln_final_unembed_stack_activation_and_head_results(toy):
     for l in range(CFG["n_layers"]):
         summed = cache["result", l].sum(-2) + toy.blocks[l].attn.b_O
         assert torch.allclose(summed, cache["attn_out", l], atol=1e-5)
+
+
+def test_tl_module_conventions_without_the_reference():
+    """What test_tl_compat checks against TL, in the parts that need no reference install."""
+    toy = mechlens.HookedTransformer.from_config(CFG, seed=1)
+    t = tokens()
+    # parameters require grad, as a torch.nn.Module's; in-place hook edits of q / k / v (views
+    # of one fused projection in the engine) still work with autograd on
+    assert all(p.requires_grad for p in toy.parameters())
+
+    def zero_v(v, hook):
+        v[:, :, 1] = 0.0
+
+    with torch.enable_grad():
+        loss = toy.run_with_hooks(t, return_type="loss", fwd_hooks=[(get_act_name("v", 0), zero_v)])
+        loss.backward()
+    assert toy.W_E.grad is not None and toy.W_E.grad.abs().sum() > 0
+    toy.zero_grad(set_to_none=True)
+    assert toy.W_E.grad is None
+    with torch.no_grad():
+        assert torch.allclose(loss, toy.run_with_hooks(t, return_type="loss",
+                                                       fwd_hooks=[(get_act_name("v", 0), zero_v)]))
+        # return_type="both" is TL's Output named tuple
+        both = toy(t, return_type="both")
+        assert type(both).__name__ == "Output" and torch.equal(both.logits, toy(t))
+        # negative stop_at_layer / start_at_layer index from the end, as in TL
+        resid = toy(t, stop_at_layer=-1)
+        assert torch.allclose(toy(resid, start_at_layer=-1), toy(t), atol=1e-5)
+    # FactoredMatrix is TL's: U diag(S) Vh^T == AB with Vh [..., rdim, mdim]
+    fm = toy.OV[1, 2]
+    assert isinstance(fm, mechlens.FactoredMatrix) and fm.Vh.shape == (CFG["d_model"], CFG["d_head"])
+    assert torch.allclose(fm.U @ fm.S.diag_embed() @ fm.Vh.T, fm.AB, atol=1e-5)
+    assert isinstance(toy.QK, mechlens.FactoredMatrix) and toy.QK.shape == (2, 4, CFG["d_model"], CFG["d_model"])
+    # a switched-off optional hook point is not an error (it never fires), as in TL
+    fired = []
+    toy.run_with_hooks(t, fwd_hooks=[("blocks.0.attn.hook_result", lambda x, hook: fired.append(1))])
+    assert fired == []
+    # the cache is a dict of the C++ tensors; remove_batch_dim works in place
+    _, cache = toy.run_with_cache(t[:1])
+    assert isinstance(cache.cache_dict, dict) and cache.remove_batch_dim() is cache
+    assert cache["resid_pre", 0].shape == (8, CFG["d_model"])
+
+
+def test_tied_unembedding_gets_its_own_copy(load):
+    """TL copies GPT-2's tied W_U; an edit of W_E must not change W_U."""
+    model = load("gpt2", "unprocessed")
+    W_U = model.W_U.clone()
+    assert model.W_U.data_ptr() != model.W_E.data_ptr()
+    with torch.no_grad():
+        saved = model.W_E[3].clone()
+        model.W_E[3] += 1.0
+        assert torch.equal(model.W_U, W_U)
+        model.W_E[3] = saved
+    assert model.cfg.tie_word_embeddings is False

@@ -42,8 +42,10 @@ def test_cache_keys_by_tl_short_names(load):
     assert torch.equal(cache["blocks.0.attn.hook_k"], cache["k", 0])
     assert torch.equal(cache["k1"], cache["blocks.1.attn.hook_k"])
     assert torch.equal(cache["scale"], cache["ln_final.hook_scale"])
-    single = cache.remove_batch_dim()
-    assert single["resid_post", 0].shape == cache["resid_post", 0].shape[1:]
+    shape = cache["resid_post", 0].shape
+    single = cache.remove_batch_dim()  # in place, as TL's
+    assert single is cache and not single.has_batch_dim
+    assert single["resid_post", 0].shape == shape[1:]
 
 
 def test_names_filter_keeps_only_the_named_hooks(load):

@@ -143,13 +143,12 @@ void refactor_factored_attn_matrices(const ModelConfig& c, StateDict& sd) {
     sd[b_Q] = Q_even.select(1, dm).contiguous();
     sd[W_K] = K_even.slice(1, 0, dm).contiguous();
     sd[b_K] = K_even.select(1, dm).contiguous();
-    // OV: fold b_V into b_O, then W_V = U sqrt(S), W_O = sqrt(S) V^T.
+    // OV: fold b_V into b_O, then W_V = U S, W_O = V^T (orthonormal rows), as TL splits it.
     at::Tensor W_O = sd.at(W_O_name);
     sd[b_O] = sd.at(b_O) + (sd.at(b_V).unsqueeze(-1) * W_O).sum(at::IntArrayRef{0, 1});
     auto [Uo, So, Vo] = FactoredMatrix(sd.at(W_V), W_O).svd();
-    at::Tensor r = So.sqrt();
-    sd[W_V] = (Uo * r.unsqueeze(-2)).contiguous();
-    sd[W_O_name] = (Vo * r.unsqueeze(-2)).transpose(-1, -2).contiguous();
+    sd[W_V] = (Uo * So.unsqueeze(-2)).contiguous();
+    sd[W_O_name] = Vo.transpose(-1, -2).contiguous();
     sd[b_V] = at::zeros_like(sd.at(b_V));
   }
 }
