@@ -216,21 +216,9 @@ class ActivationCache:
             result = z * self.model.blocks[layer].attn.W_O
             self.cache_dict[f"blocks.{layer}.attn.hook_result"] = result.sum(dim=-2)
 
-    def stack_head_results(self, layer: int = -1, return_labels: bool = False, incl_remainder: bool = False,
-                           pos_slice=None, apply_ln: bool = False):
-        """Every head's output before `layer`: [layer * n_heads (+1), batch, pos, d_model],
-        labels "L0H0", ... (and "remainder")."""
-        if not isinstance(pos_slice, Slice):
-            pos_slice = Slice(pos_slice)
-        if layer is None or layer == -1:
-            layer = self.model.cfg.n_layers
-        if "blocks.0.attn.hook_result" not in self.cache_dict:
-            self.compute_head_results()
-        components = []
-        labels = []
-        for l in range(layer):
-            components.append(pos_slice.apply(self[("result", l, "attn")], dim=-3))
-            labels.extend([f"L{l}H{h}" for h in range(self.model.cfg.n_heads)])
+    def _stack_components(self, components, labels, layer, pos_slice, incl_remainder, apply_ln, return_labels):
+        """The shared tail of TL's stack_head_results / stack_neuron_results: per-layer
+        parts [..., n, d_model] -> [components (+ remainder), ...], then ln and labels."""
         if components:
             components = torch.cat(components, dim=-2)
             components = components.movedim(-2, 0)
@@ -248,6 +236,23 @@ class ActivationCache:
         if return_labels:
             return components, labels
         return components
+
+    def stack_head_results(self, layer: int = -1, return_labels: bool = False, incl_remainder: bool = False,
+                           pos_slice=None, apply_ln: bool = False):
+        """Every head's output before `layer`: [layer * n_heads (+1), batch, pos, d_model],
+        labels "L0H0", ... (and "remainder")."""
+        if not isinstance(pos_slice, Slice):
+            pos_slice = Slice(pos_slice)
+        if layer is None or layer == -1:
+            layer = self.model.cfg.n_layers
+        if "blocks.0.attn.hook_result" not in self.cache_dict:
+            self.compute_head_results()
+        components = []
+        labels = []
+        for l in range(layer):
+            components.append(pos_slice.apply(self[("result", l, "attn")], dim=-3))
+            labels.extend([f"L{l}H{h}" for h in range(self.model.cfg.n_heads)])
+        return self._stack_components(components, labels, layer, pos_slice, incl_remainder, apply_ln, return_labels)
 
     def stack_activation(self, activation_name: str, layer: int = -1, sublayer_type: Optional[str] = None
                          ) -> torch.Tensor:
@@ -292,23 +297,7 @@ class ActivationCache:
         for l in range(layer):
             components.append(self.get_neuron_results(l, pos_slice=pos_slice, neuron_slice=neuron_slice))
             labels.extend([f"L{l}N{h}" for h in neuron_labels])
-        if components:
-            components = torch.cat(components, dim=-2)
-            components = components.movedim(-2, 0)
-            if incl_remainder:
-                remainder = pos_slice.apply(self[("resid_post", layer - 1)], dim=-2) - components.sum(dim=0)
-                components = torch.cat([components, remainder[None]], dim=0)
-                labels.append("remainder")
-        elif incl_remainder:
-            components = torch.cat([pos_slice.apply(self[("resid_post", layer - 1)], dim=-2)[None]], dim=0)
-            labels.append("remainder")
-        else:
-            components = torch.zeros(0, *pos_slice.apply(self["hook_embed"], dim=-2).shape)
-        if apply_ln:
-            components = self.apply_ln_to_stack(components, layer, pos_slice=pos_slice)
-        if return_labels:
-            return components, labels
-        return components
+        return self._stack_components(components, labels, layer, pos_slice, incl_remainder, apply_ln, return_labels)
 
     def apply_ln_to_stack(self, residual_stack: torch.Tensor, layer: Optional[int] = None, mlp_input: bool = False,
                           pos_slice=None, batch_slice=None, has_batch_dim: bool = True) -> torch.Tensor:

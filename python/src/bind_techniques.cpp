@@ -3,6 +3,8 @@
 // `ablate`, `ioi` and `train`).
 #include <pybind11/stl.h>
 
+#include <map>
+
 #include "mechlens/analysis/ablation.h"
 #include "mechlens/analysis/ioi.h"
 #include "mechlens/core/error.h"
@@ -57,6 +59,20 @@ std::string run_recipe(const char* name, const std::string& settings_json, const
     start_run(run_dir, cfg.to_json());
   }
   return run(cfg, run_dir, resume).dump();
+}
+
+// Binds train_<name> and records the recipe's default settings for recipe_defaults.
+template <class Config>
+void bind_recipe(py::module_& m, const char* name,
+                 nlohmann::json (*run)(const Config&, const std::string&, bool),
+                 std::map<std::string, std::string>& defaults) {
+  defaults[name] = Config{}.to_json().dump();
+  m.def((std::string("train_") + name).c_str(),
+        [name, run](const std::string& settings_json, const std::string& run_dir, bool resume) {
+          return run_recipe<Config>(name, settings_json, run_dir, resume, run);
+        },
+        py::arg("settings_json"), py::arg("run_dir"), py::arg("resume") = false,
+        py::call_guard<py::gil_scoped_release>());
 }
 
 }  // namespace
@@ -131,38 +147,19 @@ void bind_techniques(py::module_& m) {
         },
         py::arg("model"), py::arg("prompts"));
 
-  // ---- training lab
-  auto recipe = [&m](const char* name, auto run) {
-    m.def((std::string("train_") + name).c_str(),
-          [name, run](const std::string& settings_json, const std::string& run_dir, bool resume) {
-            return run(settings_json, run_dir, resume);
-          },
-          py::arg("settings_json"), py::arg("run_dir"), py::arg("resume") = false,
-          py::call_guard<py::gil_scoped_release>());
-  };
-  recipe("grokking", [](const std::string& s, const std::string& d, bool r) {
-    return run_recipe<GrokkingConfig>("grokking", s, d, r, run_grokking);
-  });
-  recipe("induction", [](const std::string& s, const std::string& d, bool r) {
-    return run_recipe<InductionConfig>("induction", s, d, r, run_induction);
-  });
-  recipe("superposition", [](const std::string& s, const std::string& d, bool r) {
-    return run_recipe<SuperpositionConfig>("superposition", s, d, r, run_superposition);
-  });
-  recipe("addition", [](const std::string& s, const std::string& d, bool r) {
-    return run_recipe<AdditionConfig>("addition", s, d, r, run_addition);
-  });
-  recipe("lm", [](const std::string& s, const std::string& d, bool r) {
-    return run_recipe<LmConfig>("lm", s, d, r, run_lm);
-  });
+  // ---- training lab: train_<recipe>(settings_json, run_dir, resume) and recipe_defaults(name)
+  static std::map<std::string, std::string> defaults;
+  bind_recipe<GrokkingConfig>(m, "grokking", run_grokking, defaults);
+  bind_recipe<InductionConfig>(m, "induction", run_induction, defaults);
+  bind_recipe<SuperpositionConfig>(m, "superposition", run_superposition, defaults);
+  bind_recipe<AdditionConfig>(m, "addition", run_addition, defaults);
+  bind_recipe<LmConfig>(m, "lm", run_lm, defaults);
   m.def("recipe_defaults",
         [](const std::string& name) {
-          if (name == "grokking") return GrokkingConfig{}.to_json().dump();
-          if (name == "induction") return InductionConfig{}.to_json().dump();
-          if (name == "superposition") return SuperpositionConfig{}.to_json().dump();
-          if (name == "addition") return AdditionConfig{}.to_json().dump();
-          if (name == "lm") return LmConfig{}.to_json().dump();
-          throw Error("unknown recipe \"" + name + "\" (grokking, induction, superposition, addition, lm)");
+          auto it = defaults.find(name);
+          if (it == defaults.end())
+            throw Error("unknown recipe \"" + name + "\" (grokking, induction, superposition, addition, lm)");
+          return it->second;
         },
         py::arg("name"));
   m.def("list_checkpoints", &list_checkpoints, py::arg("run_dir"));
