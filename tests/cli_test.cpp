@@ -68,8 +68,42 @@ TEST_P(CliCache, MatchesHFAndTL) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, CliCache,
-                         ::testing::Values("gpt2", "gpt_neo", "gpt_neox", "llama", "gptj", "opt", "mistral", "gemma"),
+                         ::testing::Values("gpt2", "gpt_neo", "gpt_neox", "llama", "gptj", "opt", "mistral", "gemma",
+                                           "qwen2", "phi3"),
                          [](const auto& info) { return info.param; });
+
+// Ragged rows through `mechlens cache`: padded on the side asked for, run with the
+// attention mask (written beside the logits), giving TransformerLens's padded logits and
+// each sequence's unpadded logits at its real positions.
+TEST(CliCacheRagged, LeftAndRightPaddingMatchGolden) {
+  REQUIRE_GOLDEN();
+  for (std::string fam : {"gpt2", "llama"}) {
+    const std::string dir = golden_dir() + "/" + fam;
+    auto pad = SafetensorsFile::open(dir + "/padded.safetensors");
+    json rows = json::array();
+    for (int i = 0; i < 3; ++i) rows.push_back(tokens_json(pad->get("input_ids_unpadded_" + std::to_string(i)))[0]);
+    const std::string toks = tmpdir() + "/ragged_" + fam + ".json", out = tmpdir() + "/ragged_" + fam + ".safetensors";
+    write(toks, rows.dump());
+    for (std::string side : {"right", "left"}) {
+      ASSERT_EQ(sh(bin() + " cache --model " + dir + " --tokens " + toks + " --out " + out + " --padding-side " + side +
+                   " 2>/dev/null"),
+                0);
+      auto got = SafetensorsFile::open(out);
+      at::Tensor mask = pad->get("attention_mask_" + side);
+      EXPECT_TRUE(at::equal(got->get("attention_mask"), mask.to(at::kLong))) << fam << " " << side;
+      EXPECT_TRUE(at::equal(got->get("input_ids"), pad->get("input_ids_" + side))) << fam << " " << side;
+      at::Tensor logits = got->get("logits");
+      EXPECT_CLOSE(logits, pad->get("tl_logits_" + side), 1e-4, fam << " " << side << " vs TL");
+      const int64_t S = logits.size(1);
+      for (int64_t i = 0; i < 3; ++i) {
+        const int64_t n = mask[i].sum().item<int64_t>(), o = side == "left" ? S - n : 0;
+        EXPECT_CLOSE(logits[i].slice(0, o, o + n), pad->get("logits_unpadded_" + std::to_string(i))[0], 1e-4,
+                     fam << " " << side << " row " << i);
+      }
+      EXPECT_EQ(got->get("blocks.0.hook_resid_pre").size(1), S);
+    }
+  }
+}
 
 // Every golden string is checked through the library in tokenizer_test.cpp; here a
 // third of them go through the command itself (each launch loads libtorch, ~0.4 s).

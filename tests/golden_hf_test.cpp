@@ -41,7 +41,8 @@ TEST_P(HFParity, LogitsHiddenStatesAttentions) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, HFParity,
-                         ::testing::Values("gpt2", "gpt_neo", "gpt_neox", "llama", "gptj", "opt", "mistral", "gemma"),
+                         ::testing::Values("gpt2", "gpt_neo", "gpt_neox", "llama", "gptj", "opt", "mistral", "gemma",
+                                           "qwen2", "phi3"),
                          [](const auto& info) { return info.param; });
 
 // Half-precision weights: a bf16 run stays close to float32 (norms, attention scores

@@ -51,7 +51,9 @@ TEST_P(TLParity, EveryCacheTensor) {
 
 INSTANTIATE_TEST_SUITE_P(Families, TLParity,
                          ::testing::Values(TLCase{"gpt2", false}, TLCase{"gpt2", true}, TLCase{"gpt_neox", false},
-                                           TLCase{"gpt_neox", true}, TLCase{"llama", false}, TLCase{"llama", true}),
+                                           TLCase{"gpt_neox", true}, TLCase{"llama", false}, TLCase{"llama", true},
+                                           TLCase{"qwen2", false}, TLCase{"qwen2", true}, TLCase{"phi3", false},
+                                           TLCase{"phi3", true}),
                          [](const auto& info) {
                            return info.param.family + (info.param.processed ? "_processed" : "_unprocessed");
                          });

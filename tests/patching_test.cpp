@@ -8,6 +8,9 @@
 #include "mechlens/core/io.h"
 #include "mechlens/loading/load_model.h"
 #include "mechlens/loading/safetensors.h"
+#include "mechlens/tokenize/tokens.h"
+
+#include <map>
 #include "test_util.h"
 
 using namespace mechlens;
@@ -167,4 +170,59 @@ TEST(Patching, BadArgumentsAreErrors) {
   ActivationPatching ap(*m, t, t, PatchMetric{"logit_diff", {1}, {2}});
   EXPECT_THROW(ap.run("resid_sideways"), Error);
   EXPECT_THROW(ap.run("z", "dest_src"), Error);
+}
+
+// A ragged batch, padded left or right with its attention mask, patches as each prompt
+// alone: the grid entry of a position is the mean over rows of that row's own grid at
+// the same token (the corrupted metric where the row has no such token: a pad slot),
+// for positions (resid_pre, attn_out) and for heads over all positions (z). Batched and
+// one-forward-per-patch runs agree.
+TEST(Patching, RaggedBatchEqualsEachPromptAlone) {
+  for (bool gqa : {false, true}) {  // gqa: the LLaMA-like toy (rotary positions)
+    auto m = toy(gqa);
+    std::vector<std::vector<int64_t>> clean = {{5, 9, 2, 33, 7, 41, 8}, {12, 3, 19, 5}, {9, 2, 33, 7, 41}};
+    std::vector<std::vector<int64_t>> corrupted = clean;
+    corrupted[0][3] = 50, corrupted[1][1] = 51, corrupted[2][2] = 52;
+    const std::vector<int64_t> answer = {7, 8, 9}, wrong = {11, 12, 13};
+    // Each prompt alone.
+    std::vector<std::map<std::string, PatchResult>> alone(3);
+    const std::vector<std::pair<std::string, std::string>> sites = {{"resid_pre", "by_pos"}, {"attn_out", "by_pos"},
+                                                                     {"z", "all_pos"}};
+    for (int r = 0; r < 3; ++r) {
+      auto t = [](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).view({1, -1}); };
+      ActivationPatching ap(*m, t(clean[r]), t(corrupted[r]), PatchMetric{"logit_diff", {answer[r]}, {wrong[r]}});
+      for (const auto& [site, mode] : sites) alone[r][site] = ap.run(site, mode);
+    }
+    for (PaddingSide side : {PaddingSide::Right, PaddingSide::Left}) {
+      TokenBatch c = pad_token_rows(clean, side, 0), x = pad_token_rows(corrupted, side, 0);
+      const int64_t S = c.tokens.size(1);
+      ActivationPatching ap(*m, c.tokens, x.tokens, PatchMetric{"logit_diff", answer, wrong}, c.attention_mask);
+      ap.token_budget = 30;  // several chunks and p0 groups
+      double corrupted_mean = 0, clean_mean = 0;
+      for (int r = 0; r < 3; ++r)
+        corrupted_mean += alone[r]["resid_pre"].corrupted_metric / 3, clean_mean += alone[r]["resid_pre"].clean_metric / 3;
+      EXPECT_NEAR(ap.corrupted_metric(), corrupted_mean, 1e-5);
+      EXPECT_NEAR(ap.clean_metric(), clean_mean, 1e-5);
+      for (const auto& [site, mode] : sites) {
+        PatchResult a = ap.run(site, mode, true), b = ap.run(site, mode, false);
+        const std::string what = std::string(gqa ? "gqa " : "") + (side == PaddingSide::Left ? "left " : "right ") + site;
+        EXPECT_CLOSE(a.grid, b.grid, 2e-5, what << " batched vs unbatched");
+        at::Tensor want = at::zeros_like(a.grid);
+        for (int r = 0; r < 3; ++r) {
+          const int64_t n = static_cast<int64_t>(clean[r].size()), shift = side == PaddingSide::Left ? S - n : 0;
+          const at::Tensor& g = alone[r][site].grid;
+          if (mode == "all_pos") {
+            want += g / 3;
+            continue;
+          }
+          for (int64_t p = 0; p < S; ++p) {
+            const int64_t q = p - shift;
+            at::Tensor col = q >= 0 && q < n ? g.select(1, q) : at::full({g.size(0)}, alone[r][site].corrupted_metric);
+            want.select(1, p) += col / 3;
+          }
+        }
+        EXPECT_CLOSE(a.grid, want, 2e-5, what << " vs each prompt alone");
+      }
+    }
+  }
 }

@@ -588,15 +588,23 @@ class HookedTransformer(HookedRootModule):
             raise ValueError(f"tokens must be integer ids, got {t.dtype}")
         return t.long()
 
-    def _check_padding(self, input, tokens: torch.Tensor, padding_side) -> None:
-        """Left padding needs an attention mask (TL builds one); mechlens's forward has none."""
+    def _attention_mask(self, tokens: torch.Tensor, attention_mask, prepend_bos):
+        """TransformerLens's rule (input_to_embed): an explicit mask is used as given; with a
+        left-padding tokenizer one is derived from the pad token; otherwise none (right
+        padding needs none: causal attention never reads the trailing pads)."""
+        if attention_mask is not None:
+            attention_mask = torch.as_tensor(attention_mask)
+            if tuple(attention_mask.shape) != tuple(tokens.shape):
+                raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} does not match tokens shape "
+                                 f"{tuple(tokens.shape)}")
+            return attention_mask.long()
         tok = self.tokenizer
-        if tok is None or (padding_side or tok.padding_side) != "left":
-            return
-        if isinstance(input, (list, tuple)) and len(input) > 1 and isinstance(input[0], str):
-            if bool((tokens[:, 0] == tok.pad_token_id).any()) and tokens.shape[1] > 1:
-                raise ValueError("left-padded text needs an attention mask, which mechlens's forward pass does not "
-                                 "take yet: pad on the right, or run the texts one at a time")
+        if tok is not None and tok.padding_side == "left" and getattr(tok, "pad_token_id", None) is not None:
+            from .utils import get_attention_mask
+            if prepend_bos is None:
+                prepend_bos = self.cfg.default_prepend_bos
+            return get_attention_mask(tok, tokens, prepend_bos)
+        return None
 
     def _layer_index(self, layer: Optional[int]) -> Optional[int]:
         if layer is None:
@@ -611,30 +619,31 @@ class HookedTransformer(HookedRootModule):
                 stop_at_layer: Optional[int] = None, past_kv_cache=None):
         if return_type not in ("logits", "loss", "both", None):
             raise ValueError(f"return_type must be 'logits', 'loss', 'both' or None, not {return_type!r}")
-        if attention_mask is not None and not bool((attention_mask != 0).all()):
-            raise ValueError("attention_mask with masked positions is not supported by mechlens's forward pass yet")
         if past_kv_cache is not None:
             raise ValueError("past_kv_cache is not supported from Python yet")
         start_at_layer, stop_at_layer = self._layer_index(start_at_layer), self._layer_index(stop_at_layer)
         resid = start_at_layer is not None
+        mask = None
         if resid:
             x = input
+            if attention_mask is not None:
+                mask = torch.as_tensor(attention_mask).long()
         else:
             x = self._as_tokens(input, prepend_bos, padding_side)
-            self._check_padding(input, x, padding_side)
-        out = self._m.forward(x, start_at_layer or 0, -1 if stop_at_layer is None else stop_at_layer, resid)
+            mask = self._attention_mask(x, attention_mask, prepend_bos)
+        out = self._m.forward(x, start_at_layer or 0, -1 if stop_at_layer is None else stop_at_layer, resid, mask)
         if stop_at_layer is not None:
             return out
         if return_type is None:
             return None
-        return self._returns(out, x if tokens is None else tokens, return_type, loss_per_token)
+        return self._returns(out, x if tokens is None else tokens, return_type, loss_per_token, mask)
 
     __call__ = forward
 
-    def _returns(self, logits, tokens, return_type, loss_per_token):
+    def _returns(self, logits, tokens, return_type, loss_per_token, attention_mask=None):
         if return_type == "logits":
             return logits
-        loss = self.loss_fn(logits, tokens, per_token=loss_per_token)
+        loss = self.loss_fn(logits, tokens, attention_mask, per_token=loss_per_token)
         return loss if return_type == "loss" else Output(logits, loss)
 
     def loss_fn(self, logits: torch.Tensor, tokens: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
@@ -663,14 +672,15 @@ class HookedTransformer(HookedRootModule):
         if model_kwargs.pop("start_at_layer", None) is not None:
             raise ValueError("run_with_cache with start_at_layer is not supported by mechlens yet")
         model_kwargs.pop("tokens", None)
-        if model_kwargs.get("attention_mask") is not None or model_kwargs.get("past_kv_cache") is not None:
-            raise ValueError("attention_mask / past_kv_cache are not supported from Python yet")
-        model_kwargs.pop("attention_mask", None), model_kwargs.pop("past_kv_cache", None)
+        if model_kwargs.get("past_kv_cache") is not None:
+            raise ValueError("past_kv_cache is not supported from Python yet")
+        attention_mask = model_kwargs.pop("attention_mask", None)
+        model_kwargs.pop("past_kv_cache", None)
         if model_kwargs:
             raise TypeError(f"run_with_cache got unexpected arguments {sorted(model_kwargs)}")
         names = None if names_filter is None else _hook_names_of(self, names_filter)
         tokens = self._as_tokens(input, prepend_bos, padding_side)
-        self._check_padding(input, tokens, padding_side)
+        mask = self._attention_mask(tokens, attention_mask, prepend_bos)
         grads = {}
         if incl_bwd:
             sel = names if names is not None else list(self._m.hook_names())
@@ -681,9 +691,9 @@ class HookedTransformer(HookedRootModule):
                 self._m.add_hook(sel, keep_grad, "bwd", False)
         try:
             with self._grad_for(incl_bwd):
-                out, c = self._m.run_with_cache(tokens, names, 0, -1 if stop_at_layer is None else stop_at_layer)
+                out, c = self._m.run_with_cache(tokens, names, 0, -1 if stop_at_layer is None else stop_at_layer, mask)
                 if stop_at_layer is None and return_type is not None:
-                    out = self._returns(out, tokens, return_type, loss_per_token)
+                    out = self._returns(out, tokens, return_type, loss_per_token, mask)
                 elif return_type is None and stop_at_layer is None:
                     out = None
                 if incl_bwd:

@@ -50,8 +50,10 @@ void check_names(const HookedTransformer& m, const std::vector<std::string>& nam
                   "set_use_attn_result / set_use_split_qkv_input / set_use_hook_mlp_in / set_use_attn_in)");
 }
 
-ForwardOptions forward_options(int start_at_layer, int stop_at_layer, bool input_is_residual) {
+ForwardOptions forward_options(int start_at_layer, int stop_at_layer, bool input_is_residual,
+                               const std::optional<at::Tensor>& attention_mask = std::nullopt) {
   ForwardOptions o;
+  if (attention_mask) o.attention_mask = *attention_mask;
   o.start_at_layer = start_at_layer;
   o.stop_at_layer = stop_at_layer;
   o.input_is_residual = input_is_residual || start_at_layer > 0;
@@ -123,23 +125,24 @@ void bind_model(py::module_& m) {
       .def_property_readonly("cfg_json", [](const HookedTransformer& t) { return t.cfg().to_json().dump(); })
       .def_property_readonly("processing", &HookedTransformer::processing)
       .def("forward",
-           [](HookedTransformer& t, const at::Tensor& x, int start, int stop, bool resid) {
-             return t.forward(x, forward_options(start, stop, resid));
-           },
+           [](HookedTransformer& t, const at::Tensor& x, int start, int stop, bool resid,
+              std::optional<at::Tensor> mask) { return t.forward(x, forward_options(start, stop, resid, mask)); },
            py::arg("input"), py::arg("start_at_layer") = 0, py::arg("stop_at_layer") = -1,
-           py::arg("input_is_residual") = false, py::call_guard<py::gil_scoped_release>())
+           py::arg("input_is_residual") = false, py::arg("attention_mask") = py::none(),
+           py::call_guard<py::gil_scoped_release>())
       .def("run_with_cache",
            [](HookedTransformer& t, const at::Tensor& x, std::optional<std::vector<std::string>> names, int start,
-              int stop) {
+              int stop, std::optional<at::Tensor> mask) {
              NameFilter f = all_names();
              if (names) {
                check_names(t, *names);
                f = names_in(*names);
              }
-             return t.run_with_cache(x, f, forward_options(start, stop, false));
+             return t.run_with_cache(x, f, forward_options(start, stop, false, mask));
            },
            py::arg("input"), py::arg("names") = py::none(), py::arg("start_at_layer") = 0,
-           py::arg("stop_at_layer") = -1, py::call_guard<py::gil_scoped_release>())
+           py::arg("stop_at_layer") = -1, py::arg("attention_mask") = py::none(),
+           py::call_guard<py::gil_scoped_release>())
       .def("add_hook",
            [](HookedTransformer& t, const std::vector<std::string>& names, py::function fn, const std::string& dir,
               bool permanent) {
@@ -190,10 +193,18 @@ void bind_model(py::module_& m) {
            py::arg("top_p") = 1.0, py::arg("seed") = 0, py::arg("use_kv_cache") = true, py::arg("stop_token") = -1,
            py::call_guard<py::gil_scoped_release>());
 
-  m.def("loss", &HookedTransformer::loss, py::arg("logits"), py::arg("tokens"));
+  m.def("loss",
+        [](const at::Tensor& logits, const at::Tensor& tokens, std::optional<at::Tensor> mask) {
+          return HookedTransformer::loss(logits, tokens, mask ? *mask : at::Tensor());
+        },
+        py::arg("logits"), py::arg("tokens"), py::arg("attention_mask") = py::none());
   m.def("preset_config", [](const std::string& name) { return ModelConfig::preset(name).to_json().dump(); },
         py::arg("name"));
-  m.def("per_token_loss", &HookedTransformer::per_token_loss, py::arg("logits"), py::arg("tokens"));
+  m.def("per_token_loss",
+        [](const at::Tensor& logits, const at::Tensor& tokens, std::optional<at::Tensor> mask) {
+          return HookedTransformer::per_token_loss(logits, tokens, mask ? *mask : at::Tensor());
+        },
+        py::arg("logits"), py::arg("tokens"), py::arg("attention_mask") = py::none());
 }
 
 }  // namespace mechlens::python

@@ -30,6 +30,9 @@ expect_bad() {  # name, expected stderr substring, command...
 
 echo '[[1, 2, 3]]' >"$T/ok.json"
 echo '[[1, 2, 3], [4, 5]]' >"$T/ragged.json"
+echo '[[1, 2, 3], []]' >"$T/empty_row.json"
+echo '{"input_ids": [[1, 2, 3]], "attention_mask": [[1, 1]]}' >"$T/mask_short.json"
+echo '{"input_ids": [[1, 2, 3]], "attention_mask": [[1, 2, 1]]}' >"$T/mask_value.json"
 echo '[[1, 2, 50257]]' >"$T/oov.json"
 echo '[[1, 2, -1]]' >"$T/neg.json"
 echo '[[1, 2' >"$T/broken.json"
@@ -44,7 +47,12 @@ expect_bad missing-model "$T/nope" cache "$T/nope" "$T/ok.json"
 expect_bad missing-tokens "$T/none.json" cache "$M" "$T/none.json"
 expect_bad broken-json "broken.json" cache "$M" "$T/broken.json"
 expect_bad object-json "object.json" cache "$M" "$T/object.json"
-expect_bad ragged "ragged.json" cache "$M" "$T/ragged.json"
+# Ragged rows are padded (see below); what cannot be padded is an error.
+expect_bad empty-row "empty_row.json" cache "$M" "$T/empty_row.json"
+expect_bad padding-side "--padding-side" cache "$M" "$T/ragged.json" --padding-side middle
+expect_bad pad-id "--pad-id" cache "$M" "$T/ragged.json" --pad-id 999999
+expect_bad mask-length "mask_short.json" cache "$M" "$T/mask_short.json"
+expect_bad mask-value "mask_value.json" cache "$M" "$T/mask_value.json"
 expect_bad token-out-of-range "d_vocab" cache "$M" "$T/oov.json"
 expect_bad token-negative "negative" cache "$M" "$T/neg.json"
 expect_bad too-long "n_ctx" cache "$M" "$T/long.json"

@@ -11,8 +11,8 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(os.path.dirname(HERE))
 TL_FAMILIES = ["gpt2", "gpt_neox", "llama", "qwen2", "phi3"]
-# Families the golden folder has but the engine does not load yet (issue: real models).
-NOT_YET = {"qwen2", "phi3"}
+# Families the golden folder has but the engine does not load yet.
+NOT_YET = set()
 # The small random model of the API tests (2 layers, LayerNorm, GELU MLP).
 TOY_CFG = {"n_layers": 2, "d_model": 32, "n_heads": 4, "d_head": 8, "d_mlp": 64, "d_vocab": 50, "n_ctx": 16,
            "act_fn": "gelu", "normalization_type": "LN"}

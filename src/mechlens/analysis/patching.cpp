@@ -25,19 +25,23 @@ std::vector<std::string> numbered(int64_t n) {
 }  // namespace
 
 ActivationPatching::ActivationPatching(HookedTransformer& model, const at::Tensor& clean, const at::Tensor& corrupted,
-                                       PatchMetric metric)
-    : model_(model), corrupted_(corrupted), metric_(std::move(metric)) {
+                                       PatchMetric metric, const at::Tensor& attention_mask)
+    : model_(model), corrupted_(corrupted), metric_(std::move(metric)), mask_(attention_mask) {
   if (clean.sizes() != corrupted.sizes()) throw Error("clean and corrupted tokens must have the same shape");
   model_.check_tokens(clean);
   at::NoGradGuard no_grad;
-  auto [cl, cc] = model_.run_with_cache(clean);
+  auto [cl, cc] = model_.run_with_cache(clean, all_names(), masked());
   clean_cache_ = std::move(cc);
   init(cl, {});
 }
 
 ActivationPatching::ActivationPatching(HookedTransformer& model, ActivationCache clean_cache, const at::Tensor& corrupted,
-                                       PatchMetric metric)
-    : model_(model), corrupted_(corrupted), metric_(std::move(metric)), clean_cache_(std::move(clean_cache)) {
+                                       PatchMetric metric, const at::Tensor& attention_mask)
+    : model_(model),
+      corrupted_(corrupted),
+      metric_(std::move(metric)),
+      clean_cache_(std::move(clean_cache)),
+      mask_(attention_mask) {
   // The clean logits from the cache: ln_final and the unembedding of the last residual,
   // the same operations as the forward's last step.
   const std::string last = act_name("resid_post", model_.cfg().n_layers - 1);
@@ -51,10 +55,29 @@ ActivationPatching::ActivationPatching(HookedTransformer& model, ActivationCache
   init(model_.unembed(r), {});
 }
 
+ForwardOptions ActivationPatching::masked(int64_t repeat) const {
+  ForwardOptions o;
+  if (mask_.defined()) o.attention_mask = repeat == 1 ? mask_ : mask_.repeat({repeat, 1});
+  return o;
+}
+
+at::Tensor ActivationPatching::at_metric_pos(const at::Tensor& x, int64_t offset) const {
+  if (!ragged_pos_) return x.select(1, metric_pos_ - offset);
+  const int64_t rows = x.size(0), b = row_pos_.size(0);
+  at::Tensor pos = (row_pos_.repeat({rows / b}) - offset).clamp_min(0).to(x.device());
+  return x.index({at::arange(rows, at::TensorOptions().dtype(at::kLong).device(x.device())), pos});
+}
+
 void ActivationPatching::init(const at::Tensor& clean_logits, const at::Tensor&) {
   model_.check_tokens(corrupted_);
   const auto& k = metric_.kind;
   const int64_t b = corrupted_.size(0), S = corrupted_.size(1);
+  if (mask_.defined()) {
+    if (mask_.dim() != 2 || mask_.size(0) != b || mask_.size(1) != S)
+      throw Error("the attention mask must be [batch, pos] of the tokens' shape");
+    mask_ = mask_.ne(0).to(at::kLong);
+    if (mask_.sum(1).min().item<int64_t>() == 0) throw Error("an attention-mask row has no real token");
+  }
   if (k == "custom") {
     if (!metric_.custom) throw Error("a custom patching metric needs a function");
   } else if (k != "logit_diff" && k != "logit_diff_norm" && k != "loss" && k != "prob") {
@@ -77,10 +100,21 @@ void ActivationPatching::init(const at::Tensor& clean_logits, const at::Tensor&)
     columns_ = cols;
   }
   // A custom metric may read any position: only patches after the last one are inert.
-  metric_pos_ = k == "custom" ? S - 1 : metric_.position < 0 ? metric_.position + S : metric_.position;
-  if (metric_pos_ < 0 || metric_pos_ >= S) throw Error("metric position is out of range");
+  if (k == "custom") {
+    row_pos_ = at::full({b}, S - 1, at::kLong);
+  } else if (metric_.position < 0) {
+    row_pos_ = last_real_positions(mask_, b, S) + (metric_.position + 1);
+  } else {
+    row_pos_ = at::full({b}, metric_.position, at::kLong);
+    if (mask_.defined() && (row_pos_ > last_real_positions(mask_, b, S)).any().item<bool>())
+      throw Error("metric position " + std::to_string(metric_.position) + " is past a row's last real token");
+  }
+  if (row_pos_.min().item<int64_t>() < 0 || row_pos_.max().item<int64_t>() >= S)
+    throw Error("metric position is out of range");
+  metric_pos_ = row_pos_.max().item<int64_t>();
+  ragged_pos_ = row_pos_.min().item<int64_t>() != metric_pos_;
   at::NoGradGuard no_grad;
-  auto [xl, xc] = model_.run_with_cache(corrupted_);
+  auto [xl, xc] = model_.run_with_cache(corrupted_, all_names(), masked());
   corrupted_cache_ = std::move(xc);
   if (k == "custom") {
     corrupted_logits_ = xl;
@@ -89,8 +123,13 @@ void ActivationPatching::init(const at::Tensor& clean_logits, const at::Tensor&)
     return;
   }
   // Raw baselines first; normalisation (if any) uses them.
-  clean_metric_ = metric_tensor(clean_logits.select(1, metric_pos_), {}, true).item<double>();
-  corrupted_metric_ = metric_tensor(xl.select(1, metric_pos_), {}, true).item<double>();
+  clean_metric_ = metric_tensor(at_metric_pos(clean_logits, 0), {}, true).item<double>();
+  corrupted_metric_ = metric_tensor(at_metric_pos(xl, 0), {}, true).item<double>();
+  if (ragged_pos_) {
+    at::Tensor at_pos = at_metric_pos(xl, 0);  // [b, vocab]
+    if (!columns_.empty()) at_pos = at_pos.index_select(1, at::tensor(columns_, at::kLong).to(at_pos.device()));
+    corrupted_at_pos_ = at_pos;
+  }
   if (k == "logit_diff_norm" && clean_metric_ == corrupted_metric_)
     throw Error("clean and corrupted logit differences are equal: the normalised metric is undefined");
 }
@@ -132,8 +171,7 @@ at::Tensor ActivationPatching::metric_tensor(const at::Tensor& logits, const std
 
 double ActivationPatching::metric_of_logits(const at::Tensor& logits) const {
   if (custom()) return metric_full(logits).item<double>();
-  at::Tensor at_pos = logits.select(1, metric_pos_);  // [b, vocab]
-  return metric_rows(at_pos, {});
+  return metric_rows(at_metric_pos(logits, 0), {});
 }
 
 void ActivationPatching::finish_spec(Spec& s) const {
@@ -309,7 +347,7 @@ void ActivationPatching::run_group(std::vector<Spec*>& chunk, int64_t p0, std::v
                          return y;
                        }});
     }
-    ForwardOptions fo;
+    ForwardOptions fo = masked(n_active);
     fo.start_at_layer = j;
     fo.stop_at_layer = j + 1;
     fo.kv_cache = &kv;
@@ -327,7 +365,13 @@ void ActivationPatching::run_group(std::vector<Spec*>& chunk, int64_t p0, std::v
     }
     return;
   }
-  at::Tensor logits = model_.unembed(x.select(1, metric_pos_ - p0), columns_);  // [n * b, C]
+  at::Tensor logits = model_.unembed(at_metric_pos(x, p0), columns_);  // [n * b, C]
+  if (ragged_pos_ && p0 > row_pos_.min().item<int64_t>()) {
+    // Rows whose metric position comes before p0 are the corrupted run's there.
+    const int64_t n = static_cast<int64_t>(chunk.size());
+    at::Tensor before = (row_pos_ < p0).repeat({n}).to(logits.device()).unsqueeze(1);
+    logits = at::where(before, corrupted_at_pos_.to(logits.scalar_type()).repeat({n, 1}), logits);
+  }
   for (size_t k = 0; k < chunk.size(); ++k)
     out[chunk[k]->out] = metric_rows(logits.narrow(0, static_cast<int64_t>(k) * b, b), columns_);
 }
@@ -347,7 +391,8 @@ std::vector<double> ActivationPatching::evaluate(std::vector<Spec>& specs, bool 
                           at::Tensor y = a.clone();
                           apply(s, y, 0);
                           return y;
-                        }}});
+                        }}},
+          {}, masked());
       out[s.out] = metric_of_logits(logits);
     }
     if (progress) progress(total, total);
@@ -479,9 +524,9 @@ PatchResult ActivationPatching::attribution(const std::string& site, const std::
   at::Tensor logits;
   {
     at::AutoGradMode grad_on(true);
-    logits = model_.run_with_hooks(corrupted_, hooks);
+    logits = model_.run_with_hooks(corrupted_, hooks, {}, masked());
   }
-  at::Tensor m = custom() ? metric_full(logits) : metric_tensor(logits.select(1, metric_pos_), {});
+  at::Tensor m = custom() ? metric_full(logits) : metric_tensor(at_metric_pos(logits, 0), {});
   std::vector<at::Tensor> inputs;
   for (const auto& n : names) inputs.push_back(acts.at(n));
   std::vector<at::Tensor> grads = torch::autograd::grad({m}, inputs, {}, false, false, true);

@@ -51,13 +51,19 @@ struct PatchResult {
 
 class ActivationPatching {
  public:
-  // clean and corrupted: [batch, pos] token ids of equal shape.
-  ActivationPatching(HookedTransformer& model, const at::Tensor& clean, const at::Tensor& corrupted, PatchMetric metric);
+  // clean and corrupted: [batch, pos] token ids of equal shape. A ragged batch comes
+  // padded with its attention_mask [batch, pos] (1 = real token), shared by clean and
+  // corrupted: then every run is masked and the metric is read at each row's own
+  // position (metric.position < 0 counts from each row's last real token), so the grid
+  // entry of a position is the mean over rows of what patching it does in that row
+  // alone (a pad slot changes nothing).
+  ActivationPatching(HookedTransformer& model, const at::Tensor& clean, const at::Tensor& corrupted, PatchMetric metric,
+                     const at::Tensor& attention_mask = {});
   // As TransformerLens's get_act_patch_*(model, corrupted_tokens, clean_cache, metric):
   // the clean run is given by its cache (with a batch axis, of corrupted's shape, and
   // holding every hook the sweep patches; a full run_with_cache does).
   ActivationPatching(HookedTransformer& model, ActivationCache clean_cache, const at::Tensor& corrupted,
-                     PatchMetric metric);
+                     PatchMetric metric, const at::Tensor& attention_mask = {});
 
   // site: resid_pre | resid_mid | resid_post | attn_out | mlp_out | z | q | k | v | pattern
   // mode: by_pos (per position; for pattern: per destination position) | all_pos
@@ -85,6 +91,8 @@ class ActivationPatching {
   const PatchMetric& metric() const { return metric_; }
   // The metric of full logits [batch, pos, vocab] (rows averaged).
   double metric_of_logits(const at::Tensor& logits) const;
+  // Each row's metric position [batch].
+  const at::Tensor& metric_positions() const { return row_pos_; }
   // Tokens of the sweep: one row of activations per patch element stays within this
   // budget (positions x elements) per batched call.
   int64_t token_budget = 8192;
@@ -130,7 +138,15 @@ class ActivationPatching {
   PatchMetric metric_;
   ActivationCache clean_cache_, corrupted_cache_;
   double clean_metric_ = 0, corrupted_metric_ = 0;
-  int64_t metric_pos_ = 0;
+  int64_t metric_pos_ = 0;        // the largest row's metric position
+  at::Tensor mask_;                // [batch, pos] attention mask, or undefined
+  at::Tensor row_pos_;             // [batch] int64: each row's metric position
+  bool ragged_pos_ = false;        // rows read different positions
+  at::Tensor corrupted_at_pos_;    // [batch, columns] corrupted logits at row_pos_ (for rows a patch cannot reach)
+  // logits [rows, pos - offset, vocab] at each row's metric position (row r of block k
+  // reads row_pos_[r] - offset).
+  at::Tensor at_metric_pos(const at::Tensor& x, int64_t offset) const;
+  ForwardOptions masked(int64_t repeat = 1) const;
   std::vector<int64_t> columns_;  // vocabulary columns the metric reads (empty: all)
 };
 

@@ -7,25 +7,67 @@ namespace mechlens {
 
 // ---- rotary ---------------------------------------------------------------------------
 
-void Rotary::init(const ModelConfig& cfg) {
+void RotaryTables::init(const ModelConfig& cfg) {
+  cfg_ = &cfg;
   dim = cfg.rot_dim();
   adjacent = cfg.rotary_adjacent_pairs;
+  cos_ = sin_ = at::Tensor();
   // Frequencies computed in float32 the way Hugging Face computes them, so long
   // contexts agree with HF to the last bit we can measure.
   at::Tensor idx = at::arange(0, dim, 2, at::kLong).to(at::kFloat) / static_cast<float>(dim);
-  at::Tensor inv_freq = 1.0 / at::pow(static_cast<float>(cfg.rotary_base), idx);  // [dim/2]
-  at::Tensor t = at::arange(cfg.n_ctx, at::kLong).to(at::kFloat);
-  at::Tensor freqs = at::outer(t, inv_freq);  // [n_ctx, dim/2]
-  at::Tensor emb = adjacent ? at::repeat_interleave(freqs, 2, 1) : at::cat({freqs, freqs}, 1);
-  cos = emb.cos();
-  sin = emb.sin();
+  at::Tensor inv = 1.0 / at::pow(static_cast<float>(cfg.rotary_base), idx);  // [dim/2]
+  if (cfg.rope_scaling == RopeScaling::Llama3) {
+    // transformers' _compute_llama3_parameters, in float32 tensor ops as there.
+    const double factor = cfg.rope_factor, lo = cfg.rope_low_freq_factor, hi = cfg.rope_high_freq_factor;
+    const double old_ctx = cfg.rope_original_n_ctx;
+    const double low_freq_wavelen = old_ctx / lo, high_freq_wavelen = old_ctx / hi;
+    at::Tensor wavelen = 2 * M_PI / inv;
+    at::Tensor scaled = at::where(wavelen > low_freq_wavelen, inv / factor, inv);
+    at::Tensor smooth = (old_ctx / wavelen - lo) / (hi - lo);
+    at::Tensor smoothed = (1 - smooth) * scaled / factor + smooth * scaled;
+    at::Tensor medium = (wavelen < high_freq_wavelen).logical_not() & (wavelen > low_freq_wavelen).logical_not();
+    inv = at::where(medium, smoothed, scaled);
+  }
+  base_inv_freq_ = inv;
 }
 
-at::Tensor Rotary::apply(const at::Tensor& x, int64_t offset) {
-  const int64_t p = x.size(1);
-  at::Tensor c = cos.slice(0, offset, offset + p).unsqueeze(1).to(x.scalar_type());  // [p, 1, dim]
-  at::Tensor s = sin.slice(0, offset, offset + p).unsqueeze(1).to(x.scalar_type());
-  at::Tensor xr = x.slice(-1, 0, dim);
+at::Tensor RotaryTables::inv_freq(int64_t n) const {
+  if (cfg_->rope_scaling == RopeScaling::Dynamic && n > cfg_->rope_original_n_ctx) {
+    // LlamaDynamicNTKScalingRotaryEmbedding: base * ((factor * n / n_orig) - (factor - 1)) ** (dim / (dim - 2)),
+    // with n = max(position_ids) + 1, in float32 as there.
+    const double f = cfg_->rope_factor;
+    at::Tensor n_t = at::scalar_tensor(static_cast<double>(n), at::kFloat);
+    at::Tensor base = cfg_->rotary_base * at::pow(f * n_t / cfg_->rope_original_n_ctx - (f - 1),
+                                                   static_cast<double>(dim) / (dim - 2));
+    at::Tensor idx = at::arange(0, dim, 2, at::kLong).to(at::kFloat) / static_cast<float>(dim);
+    return 1.0 / at::pow(base, idx);
+  }
+  return base_inv_freq_;
+}
+
+std::pair<at::Tensor, at::Tensor> RotaryTables::tables(const at::Tensor& inv, int64_t n) const {
+  at::Tensor t = at::arange(n, at::kLong).to(at::kFloat);
+  if (cfg_->rope_scaling == RopeScaling::Linear) t = t / static_cast<float>(cfg_->rope_factor);
+  at::Tensor freqs = at::outer(t, inv);  // [n, dim/2]
+  at::Tensor emb = adjacent ? at::repeat_interleave(freqs, 2, 1) : at::cat({freqs, freqs}, 1);
+  return {emb.cos(), emb.sin()};
+}
+
+std::pair<at::Tensor, at::Tensor> RotaryTables::upto(int64_t n) {
+  if (cfg_->rope_scaling == RopeScaling::Dynamic && n > cfg_->rope_original_n_ctx) return tables(inv_freq(n), n);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!cos_.defined() || cos_.size(0) < n) {
+    // Grow geometrically so a generation loop does not rebuild the table every token.
+    const int64_t have = cos_.defined() ? cos_.size(0) : 0;
+    const int64_t rows = std::min<int64_t>(std::max<int64_t>({n, 2 * have, 64}), std::max<int64_t>(n, cfg_->n_ctx));
+    std::tie(cos_, sin_) = tables(base_inv_freq_, rows);
+  }
+  return {cos_.slice(0, 0, n), sin_.slice(0, 0, n)};
+}
+
+at::Tensor apply_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, int64_t dim, bool adjacent) {
+  at::Tensor c = cos.to(x.scalar_type()), s = sin.to(x.scalar_type());
+  at::Tensor xr = dim == x.size(-1) ? x : x.slice(-1, 0, dim);
   at::Tensor rotated;
   if (adjacent) {  // GPT-J: pairs (0,1), (2,3), ... ; rotate_every_two
     at::Tensor x1 = xr.slice(-1, 0, dim, 2), x2 = xr.slice(-1, 1, dim, 2);
@@ -54,11 +96,7 @@ Attention::Attention(int l, const ModelConfig& c)
       hook_pattern(act_name("pattern", l)),
       hook_z(act_name("z", l)),
       hook_result(act_name("result", l)) {
-  if (c.positional_embedding_type == PosEmbed::Rotary) rotary.init(c);
-  at::Tensor i = at::arange(c.n_ctx, at::kLong).unsqueeze(1), j = at::arange(c.n_ctx, at::kLong).unsqueeze(0);
-  at::Tensor allowed = j <= i;
-  if (local) allowed = allowed & (j > i - c.window_size);
-  blocked = allowed.logical_not();
+  if (c.positional_embedding_type == PosEmbed::Rotary) rotary_dim = c.rot_dim(), rotary_adjacent = c.rotary_adjacent_pairs;
 }
 
 void Attention::bind(const StateDict& sd, const at::Tensor& fused_w, const at::Tensor& fused_b) {
@@ -68,13 +106,10 @@ void Attention::bind(const StateDict& sd, const at::Tensor& fused_w, const at::T
   W_V = sd.at(param_name("W_V", l)), b_V = sd.at(param_name("b_V", l));
   W_O = sd.at(param_name("W_O", l)), b_O = sd.at(param_name("b_O", l));
   W_qkv = fused_w, b_qkv = fused_b;
-  // Keep the mask and rotary tables on the weights' device.
-  blocked = blocked.to(W_Q.device());
-  if (rotary.cos.defined()) rotary.cos = rotary.cos.to(W_Q.device()), rotary.sin = rotary.sin.to(W_Q.device());
 }
 
 at::Tensor Attention::operator()(const at::Tensor& xq, const at::Tensor& xk, const at::Tensor& xv,
-                                 bool per_head_inputs, KVCacheEntry* kv, bool last_query_only,
+                                 bool per_head_inputs, KVCacheEntry* kv, const AttnRun& run, bool last_query_only,
                                  const at::Tensor& q_given, const at::Tensor& kv_given) {
   const int64_t h = cfg->n_heads, kvh = cfg->kv_heads(), dh = cfg->d_head;
   const int64_t b = xq.size(0), p = xq.size(1);
@@ -121,12 +156,13 @@ at::Tensor Attention::operator()(const at::Tensor& xq, const at::Tensor& xk, con
     }
     kv->k = k, kv->v = v;
   }
-  const int64_t q_offset = offset + (q_last ? p - 1 : 0);
-  if (cfg->positional_embedding_type == PosEmbed::Rotary) {
-    q = hook_rot_q(rotary.apply(q, q_offset));
-    k = hook_rot_k(rotary.apply(k, 0));
-  }
   const int64_t kp = k.size(1);
+  if (rotary_dim > 0) {  // queries are the last q.size(1) key positions
+    const int64_t nq = q.size(1);
+    q = hook_rot_q(apply_rotary(q, run.cos.slice(1, kp - nq, kp), run.sin.slice(1, kp - nq, kp), rotary_dim,
+                                rotary_adjacent));
+    k = hook_rot_k(apply_rotary(k, run.cos, run.sin, rotary_dim, rotary_adjacent));
+  }
   int64_t q0 = 0;  // first query position computed
   if (last_query_only) q0 = p - 1, q = q.slice(1, q.size(1) - 1, q.size(1));
   const int64_t pq = p - q0;
@@ -141,7 +177,8 @@ at::Tensor Attention::operator()(const at::Tensor& xq, const at::Tensor& xk, con
   if (low_precision) q_ = q_.to(at::kFloat), k_ = k_.to(at::kFloat);
   at::Tensor scores = at::matmul(q_, k_);
   if (cfg->use_attn_scale) scores = scores / cfg->scale();
-  at::Tensor m = blocked.slice(0, offset + q0, offset + p).slice(1, 0, kp);
+  const at::Tensor& blocked = run.blocked(local);  // rows: the p queries of this call
+  at::Tensor m = blocked.slice(-2, q0, p);
   scores = hook_attn_scores(scores.masked_fill(m, -std::numeric_limits<float>::infinity()));
   at::Tensor pattern = at::softmax(scores, -1);
   pattern = hook_pattern(at::where(at::isnan(pattern), at::zeros_like(pattern), pattern));

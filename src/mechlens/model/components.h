@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -38,15 +39,41 @@ struct KVCacheEntry {
   int64_t length() const { return k.defined() ? k.size(1) : 0; }
 };
 
-struct Rotary {
-  // Returns x with rotary embedding applied to its first rotary_dim features;
-  // x is [batch, pos, heads, d_head]; positions start at `offset`.
-  at::Tensor apply(const at::Tensor& x, int64_t offset);
+// Rotary angles, shared by every layer: inverse frequencies computed in float32 as
+// Hugging Face computes them (rope_scaling included), cos/sin tables grown on demand to
+// the longest run so far, never to n_ctx at load.
+class RotaryTables {
+ public:
   void init(const ModelConfig& cfg);
+  // cos and sin [n, dim] of positions 0..n-1, in the pair layout `adjacent` needs.
+  // Dynamic (NTK) scaling recomputes the frequencies for n when n exceeds the original
+  // context, as HF does per forward.
+  std::pair<at::Tensor, at::Tensor> upto(int64_t n);
+  // The inverse frequencies [dim / 2] used for a run whose largest position is n - 1.
+  at::Tensor inv_freq(int64_t n) const;
   int64_t dim = 0;
   bool adjacent = false;
-  at::Tensor cos, sin;  // [n_ctx, dim] in the layout `adjacent` needs
+
+ private:
+  std::pair<at::Tensor, at::Tensor> tables(const at::Tensor& inv_freq, int64_t n) const;
+  const ModelConfig* cfg_ = nullptr;
+  at::Tensor base_inv_freq_;  // after linear / llama3 scaling
+  at::Tensor cos_, sin_;      // cached rows 0..cos_.size(0)-1 (not for dynamic runs past the original context)
+  std::mutex mu_;
 };
+
+// What every layer's attention shares in one run: which keys each query may not see,
+// and the rotary angles of each key position. Queries are always the last positions of
+// the keys (a KV cache holds the earlier ones), so they read the last rows.
+struct AttnRun {
+  at::Tensor blocked_global, blocked_local;  // bool [p, kp], or [b, 1, p, kp] with an attention mask
+  at::Tensor cos, sin;                       // [1 or b, kp, 1, rotary dim], float32; undefined without rotary
+  const at::Tensor& blocked(bool local) const { return local ? blocked_local : blocked_global; }
+};
+
+// x [batch, pos, heads, d_head] with rotary applied to its first `dim` features, at the
+// angles cos/sin [1 or batch, pos, 1, dim].
+at::Tensor apply_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, int64_t dim, bool adjacent);
 
 // Layer `layer`'s attention: hooks act_name("q", layer) & co., weights param_name("W_Q", layer) & co.
 struct Attention {
@@ -58,7 +85,7 @@ struct Attention {
   // replace the projections when the caller computed them another way (embeddings folded
   // into W_qkv).
   at::Tensor operator()(const at::Tensor& xq, const at::Tensor& xk, const at::Tensor& xv, bool per_head_inputs,
-                        KVCacheEntry* kv, bool last_query_only = false, const at::Tensor& q_given = {},
+                        KVCacheEntry* kv, const AttnRun& run, bool last_query_only = false, const at::Tensor& q_given = {},
                         const at::Tensor& kv_given = {});
   // W_qkv / b_qkv are the fused storage that sd's W_Q, W_K, W_V, b_Q, b_K, b_V are views of.
   void bind(const StateDict& sd, const at::Tensor& fused_w, const at::Tensor& fused_b);
@@ -66,12 +93,12 @@ struct Attention {
   const ModelConfig* cfg;
   int layer;
   bool local;
-  Rotary rotary;
+  int64_t rotary_dim = 0;
+  bool rotary_adjacent = false;
   at::Tensor W_Q, b_Q, W_K, b_K, W_V, b_V, W_O, b_O;
   // [d_model, (h + 2 kvh) d_head] and [(h + 2 kvh) d_head]: the one storage of the q, k, v
   // weights and biases (the per-head tensors above are views of them).
   at::Tensor W_qkv, b_qkv;
-  at::Tensor blocked;                 // [n_ctx, n_ctx] bool, true where a query may NOT attend
   HookPoint hook_q, hook_k, hook_v, hook_rot_q, hook_rot_k, hook_attn_scores, hook_pattern, hook_z, hook_result;
 };
 

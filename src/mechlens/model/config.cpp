@@ -37,6 +37,11 @@ const std::array<std::string, 2>& attn_type_names() {
   return n;
 }
 
+const std::array<std::string, 4>& rope_scaling_names() {
+  static const std::array<std::string, 4> n = {"none", "linear", "dynamic", "llama3"};
+  return n;
+}
+
 template <typename E, std::size_t N>
 const std::string& name_of(const std::array<std::string, N>& names, E e) {
   const auto i = static_cast<std::size_t>(e);
@@ -84,10 +89,17 @@ AttnType parse_attn_type(const std::string& s, const std::string& where) {
   return static_cast<AttnType>(i);
 }
 
+RopeScaling parse_rope_scaling(const std::string& s, const std::string& where) {
+  const int i = index_of(rope_scaling_names(), s);
+  if (i < 0) fail(where, "unknown rope_scaling \"" + s + "\" (known: " + known(rope_scaling_names()) + ")");
+  return static_cast<RopeScaling>(i);
+}
+
 const std::string& to_string(ActFn a) { return name_of(act_fn_names(), a); }
 const std::string& to_string(NormType n) { return name_of(norm_type_names(), n); }
 const std::string& to_string(PosEmbed p) { return name_of(pos_embed_names(), p); }
 const std::string& to_string(AttnType t) { return name_of(attn_type_names(), t); }
+const std::string& to_string(RopeScaling r) { return name_of(rope_scaling_names(), r); }
 
 void ModelConfig::validate(const std::string& where) const {
   auto positive = [&](int v, const char* name) {
@@ -118,6 +130,14 @@ void ModelConfig::validate(const std::string& where) const {
   for (AttnType t : attn_types) in_range(static_cast<int>(t), attn_type_names().size(), "attn_types");
   if (positional_embedding_type == PosEmbed::Rotary && (rot_dim() > d_head || rot_dim() % 2 != 0))
     fail(where, "rotary_dim must be even and at most d_head");
+  in_range(static_cast<int>(rope_scaling), rope_scaling_names().size(), "rope_scaling");
+  if (rope_scaling != RopeScaling::None) {
+    if (!(rope_factor >= 1.0) || rope_factor > 1e6) fail(where, "rope_scaling factor must be at least 1");
+    if ((rope_scaling == RopeScaling::Dynamic || rope_scaling == RopeScaling::Llama3) && rope_original_n_ctx <= 0)
+      fail(where, "rope_scaling " + to_string(rope_scaling) + " needs a positive original context length");
+    if (rope_scaling == RopeScaling::Llama3 && !(rope_high_freq_factor > rope_low_freq_factor && rope_low_freq_factor > 0))
+      fail(where, "rope_scaling llama3 needs high_freq_factor > low_freq_factor > 0");
+  }
   for (int l = 0; l < n_layers; ++l)
     if (layer_is_local(l) && window_size <= 0) fail(where, "local attention needs a positive window_size");
   if (!one_of(dtype, {"float32", "bfloat16", "float16"})) fail(where, "unknown dtype \"" + dtype + "\"");
@@ -144,6 +164,11 @@ nlohmann::json ModelConfig::to_json() const {
           {"rotary_dim", rotary_dim},
           {"rotary_base", rotary_base},
           {"rotary_adjacent_pairs", rotary_adjacent_pairs},
+          {"rope_scaling", to_string(rope_scaling)},
+          {"rope_factor", rope_factor},
+          {"rope_low_freq_factor", rope_low_freq_factor},
+          {"rope_high_freq_factor", rope_high_freq_factor},
+          {"rope_original_n_ctx", rope_original_n_ctx},
           {"attn_only", attn_only},
           {"parallel_attn_mlp", parallel_attn_mlp},
           {"gated_mlp", gated_mlp},
@@ -185,6 +210,11 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& w
   c.rotary_dim = json_get_or<int>(j, "rotary_dim", -1, where);
   c.rotary_base = json_get_or<double>(j, "rotary_base", c.rotary_base, where);
   c.rotary_adjacent_pairs = json_get_or<bool>(j, "rotary_adjacent_pairs", false, where);
+  c.rope_scaling = parse_rope_scaling(json_get_or<std::string>(j, "rope_scaling", "none", where), where);
+  c.rope_factor = json_get_or<double>(j, "rope_factor", 1.0, where);
+  c.rope_low_freq_factor = json_get_or<double>(j, "rope_low_freq_factor", 1.0, where);
+  c.rope_high_freq_factor = json_get_or<double>(j, "rope_high_freq_factor", 4.0, where);
+  c.rope_original_n_ctx = json_get_or<int>(j, "rope_original_n_ctx", -1, where);
   c.attn_only = json_get_or<bool>(j, "attn_only", false, where);
   c.parallel_attn_mlp = json_get_or<bool>(j, "parallel_attn_mlp", false, where);
   c.gated_mlp = json_get_or<bool>(j, "gated_mlp", false, where);
@@ -229,8 +259,30 @@ ModelConfig ModelConfig::preset(const std::string& name) {
     c.n_layers = 1, c.d_model = 512, c.n_heads = 8, c.d_head = 64, c.d_mlp = 2048;
     c.d_vocab = 50257, c.n_ctx = 1024, c.act_fn = ActFn::SoluLn;
     c.bos_token_id = c.eos_token_id = 50256;
+  } else if (name == "gpt2-xl") {
+    c.n_layers = 48, c.d_model = 1600, c.n_heads = 25, c.d_head = 64, c.d_mlp = 6400;
+    c.d_vocab = 50257, c.n_ctx = 1024, c.act_fn = ActFn::GeluNew;
+    c.bos_token_id = c.eos_token_id = 50256;
+  } else if (name == "pythia-1.4b") {  // GPT-NeoX: parallel attention and MLP, rotary on a quarter of each head
+    c.n_layers = 24, c.d_model = 2048, c.n_heads = 16, c.d_head = 128, c.d_mlp = 8192;
+    c.d_vocab = 50304, c.n_ctx = 2048, c.act_fn = ActFn::Gelu, c.parallel_attn_mlp = true;
+    c.positional_embedding_type = PosEmbed::Rotary, c.rotary_dim = 32;
+    c.bos_token_id = c.eos_token_id = 0;
+  } else if (name == "llama-3-8b" || name == "mistral-7b") {
+    c.n_layers = 32, c.d_model = 4096, c.n_heads = 32, c.d_head = 128, c.d_mlp = 14336, c.n_key_value_heads = 8;
+    c.act_fn = ActFn::Silu, c.gated_mlp = true, c.normalization_type = NormType::RMS, c.final_rms = true;
+    c.positional_embedding_type = PosEmbed::Rotary;
+    if (name == "llama-3-8b") {
+      c.d_vocab = 128256, c.n_ctx = 8192, c.rotary_base = 500000.0, c.eps = 1e-5;
+      c.bos_token_id = 128000, c.eos_token_id = 128001;
+    } else {  // Mistral-7B v0.1: 32k context, 4096-token sliding window
+      c.d_vocab = 32000, c.n_ctx = 32768, c.rotary_base = 10000.0, c.eps = 1e-5;
+      c.window_size = 4096 + 1, c.attn_types.assign(c.n_layers, AttnType::Local);
+      c.bos_token_id = 1, c.eos_token_id = 2;
+    }
   } else {
-    fail("", "unknown model preset \"" + name + "\" (known: gpt2-small, gpt2-tiny, attn-only-<N>l, solu-1l)");
+    fail("", "unknown model preset \"" + name +
+                 "\" (known: gpt2-small, gpt2-tiny, attn-only-<N>l, solu-1l, gpt2-xl, pythia-1.4b, llama-3-8b, mistral-7b)");
   }
   return c;
 }

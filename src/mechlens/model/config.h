@@ -18,15 +18,19 @@ enum class ActFn { Relu, Gelu, GeluNew, GeluFast, GeluPytorchTanh, Silu, SoluLn 
 enum class NormType { LN, LNPre, RMS, RMSPre, None };
 enum class PosEmbed { Standard, Rotary, None };
 enum class AttnType { Global, Local };
+// Hugging Face's rope_scaling types (LLaMA): none, linear, dynamic (NTK), llama3.
+enum class RopeScaling { None, Linear, Dynamic, Llama3 };
 
 ActFn parse_act_fn(const std::string& s, const std::string& where);
 NormType parse_norm_type(const std::string& s, const std::string& where);
 PosEmbed parse_pos_embed(const std::string& s, const std::string& where);
 AttnType parse_attn_type(const std::string& s, const std::string& where);
+RopeScaling parse_rope_scaling(const std::string& s, const std::string& where);
 const std::string& to_string(ActFn a);     // relu, gelu, gelu_new, gelu_fast, gelu_pytorch_tanh, silu, solu_ln
 const std::string& to_string(NormType n);  // LN, LNPre, RMS, RMSPre, none
 const std::string& to_string(PosEmbed p);  // standard, rotary, none
 const std::string& to_string(AttnType t);  // global, local
+const std::string& to_string(RopeScaling r);  // none, linear, dynamic, llama3
 
 struct ModelConfig {
   // sizes
@@ -52,6 +56,13 @@ struct ModelConfig {
   int rotary_dim = -1;           // -1: d_head
   double rotary_base = 10000.0;
   bool rotary_adjacent_pairs = false;  // GPT-J pairs (0,1),(2,3)...; NeoX/LLaMA pair i with i+dim/2
+  // rope_scaling as Hugging Face defines it: linear divides positions by the factor;
+  // dynamic (NTK) raises the base once a run is longer than rope_original_n_ctx; llama3
+  // divides the low frequencies by the factor and blends the middle band.
+  RopeScaling rope_scaling = RopeScaling::None;
+  double rope_factor = 1.0;
+  double rope_low_freq_factor = 1.0, rope_high_freq_factor = 4.0;  // llama3
+  int rope_original_n_ctx = -1;  // dynamic: max_position_embeddings; llama3: original_max_position_embeddings
 
   // structure
   bool attn_only = false;
@@ -96,7 +107,8 @@ struct ModelConfig {
   // attn_scale), so a JSON edited by hand or by `mechlens init --set` stays consistent.
   nlohmann::json to_json() const;
   static ModelConfig from_json(const nlohmann::json& j, const std::string& where);
-  // Named presets for benchmarks and toy models: "gpt2-small", "attn-only-2l", ...
+  // Named presets for benchmarks and toy models: "gpt2-small", "attn-only-2l", ...,
+  // and real shapes for `bench memory`: gpt2-xl, pythia-1.4b, llama-3-8b, mistral-7b.
   static ModelConfig preset(const std::string& name);
 };
 

@@ -9,6 +9,14 @@
 
 namespace mechlens {
 
+namespace {
+std::string shape_string(const at::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+}  // namespace
+
 // ---- name filters -----------------------------------------------------------------------
 
 NameFilter all_names() {
@@ -91,8 +99,8 @@ struct HookedTransformer::Block {
   }
 
   // With `last`, everything after the keys and values is computed at the last position only.
-  at::Tensor forward(const at::Tensor& resid, KVCacheEntry* kv, bool last = false, const at::Tensor& q = {},
-                     const at::Tensor& kv_in = {}) {
+  at::Tensor forward(const at::Tensor& resid, KVCacheEntry* kv, const AttnRun& run, bool last = false,
+                     const at::Tensor& q = {}, const at::Tensor& kv_in = {}) {
     at::Tensor resid_pre = hook_resid_pre(resid);
     at::Tensor attn_out;
     if (per_head_inputs()) {
@@ -108,10 +116,10 @@ struct HookedTransformer::Block {
         k_in = hook_k_input(k_in.clone());
         v_in = hook_v_input(v_in.clone());
       }
-      attn_out = hook_attn_out(attn(ln1(q_in), ln1(k_in), ln1(v_in), true, kv, last));
+      attn_out = hook_attn_out(attn(ln1(q_in), ln1(k_in), ln1(v_in), true, kv, run, last));
     } else {
       at::Tensor x = ln1(resid_pre);
-      attn_out = hook_attn_out(attn(x, x, x, false, kv, last, q, kv_in));
+      attn_out = hook_attn_out(attn(x, x, x, false, kv, run, last, q, kv_in));
     }
     if (last) resid_pre = resid_pre.slice(1, resid_pre.size(1) - 1, resid_pre.size(1));
     if (cfg.attn_only) return hook_resid_post(resid_pre + attn_out);
@@ -179,6 +187,11 @@ void HookedTransformer::build() {
   blocks_.clear();
   for (int l = 0; l < cfg_.n_layers; ++l) blocks_.push_back(std::make_unique<Block>(l, cfg_));
   ln_final_ = std::make_unique<Norm>(-1, "ln_final", cfg_);
+  rotary_.reset();
+  if (cfg_.positional_embedding_type == PosEmbed::Rotary) {
+    rotary_ = std::make_unique<RotaryTables>();
+    rotary_->init(cfg_);
+  }
   order_.clear();
   order_.push_back(hook_embed_.get());
   if (cfg_.positional_embedding_type == PosEmbed::Standard) order_.push_back(hook_pos_embed_.get());
@@ -284,19 +297,39 @@ at::Tensor HookedTransformer::forward(const at::Tensor& input, const ForwardOpti
   if (start < 0 || start > cfg_.n_layers) throw Error("start_at_layer out of range");
   KVCache* kv = opts.kv_cache;
   if (kv && kv->layers.size() != static_cast<size_t>(cfg_.n_layers)) kv->layers.resize(cfg_.n_layers);
-  const int64_t past = kv ? kv->length() : 0;
+  // Keys and values already cached for the first layer run (a run may start at any
+  // layer with only that layer's prefix given, as patching does).
+  const int64_t past = kv && start < cfg_.n_layers ? kv->layers[start].length() : 0;
+  if (input.dim() < 2) throw Error("input must be [batch, pos] tokens or a [batch, pos, d_model] residual stream");
+  const int64_t b = input.size(0), p = input.size(1);
+  at::Tensor mask, position_ids;  // mask: bool [b, past + p]; position_ids [b, past + p]
+  if (opts.attention_mask.defined()) {
+    const at::Tensor& am = opts.attention_mask;
+    if (am.dim() != 2 || am.size(0) != b || am.size(1) != past + p)
+      throw Error("attention_mask must be [batch, past + pos] = [" + std::to_string(b) + ", " +
+                  std::to_string(past + p) + "], got " + shape_string(am));
+    if (at::isFloatingType(am.scalar_type()) || at::isComplexType(am.scalar_type()))
+      throw Error("attention_mask must hold integers or booleans (1 = real token, 0 = padding)");
+    mask = am.to(W_E_.device()).ne(0);
+    position_ids = mask_position_ids(mask);
+  }
   at::Tensor resid, q0, kv0;
   if (start == 0 && !opts.input_is_residual) {
     check_tokens(input, past);
-    const int64_t b = input.size(0), p = input.size(1);
     at::Tensor tok = input.to(W_E_.device());
     resid = (*hook_embed_)(at::embedding(W_E_, tok));
     if (cfg_.positional_embedding_type == PosEmbed::Standard) {
-      at::Tensor pos = (*hook_pos_embed_)(W_pos_.slice(0, past, past + p).unsqueeze(0).expand({b, p, cfg_.d_model}));
-      resid = resid + pos;
+      at::Tensor pos;
+      if (mask.defined()) {  // as TransformerLens: W_pos at each token's position, 0 at pads
+        at::Tensor ids = position_ids.slice(1, past, past + p);
+        pos = at::embedding(W_pos_, ids).masked_fill(mask.slice(1, past, past + p).logical_not().unsqueeze(-1), 0);
+      } else {
+        pos = W_pos_.slice(0, past, past + p).unsqueeze(0).expand({b, p, cfg_.d_model});
+      }
+      resid = resid + (*hook_pos_embed_)(pos);
     }
     const Block& b0 = *blocks_[0];
-    if (opts.fold_embeddings && stop > 0 && !kv && !cfg_.has_ln() &&
+    if (opts.fold_embeddings && stop > 0 && !kv && !mask.defined() && !cfg_.has_ln() &&
         cfg_.positional_embedding_type == PosEmbed::Standard && !b0.per_head_inputs() && !hook_embed_->active() &&
         !hook_pos_embed_->active() && !b0.hook_resid_pre.active()) {
       // q only where it is needed (the last position when that is all the run computes).
@@ -318,11 +351,56 @@ at::Tensor HookedTransformer::forward(const at::Tensor& input, const ForwardOpti
   }
   if (opts.last_position_only && (opts.stop_at_layer >= 0 || start >= stop))
     throw Error("last_position_only needs a run through the last layer");
+  if (start < stop && p + past > cfg_.n_ctx)
+    throw Error("sequence of " + std::to_string(p + past) + " positions is longer than n_ctx = " + std::to_string(cfg_.n_ctx));
+  const AttnRun run = start < stop ? attn_run(b, past, p, mask, position_ids) : AttnRun{};
   for (int l = start; l < stop; ++l)
-    resid = blocks_[l]->forward(resid, kv ? &kv->layers[l] : nullptr, opts.last_position_only && l == stop - 1,
+    resid = blocks_[l]->forward(resid, kv ? &kv->layers[l] : nullptr, run, opts.last_position_only && l == stop - 1,
                                 l == 0 ? q0 : at::Tensor(), l == 0 ? kv0 : at::Tensor());
   if (opts.stop_at_layer >= 0) return resid;
   return unembed(resid);
+}
+
+AttnRun HookedTransformer::attn_run(int64_t b, int64_t past, int64_t p, const at::Tensor& mask,
+                                    const at::Tensor& position_ids) {
+  // Sized by what is run: [p, past + p], built once and shared by every layer.
+  AttnRun run;
+  const int64_t kp = past + p;
+  const auto dev = W_E_.device();
+  at::Tensor i = at::arange(past, kp, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(1);
+  at::Tensor j = at::arange(kp, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(0);
+  at::Tensor pads = mask.defined() ? mask.logical_not().view({b, 1, 1, kp}) : at::Tensor();
+  auto with_pads = [&](at::Tensor blocked) { return pads.defined() ? blocked.unsqueeze(0).unsqueeze(0) | pads : blocked; };
+  run.blocked_global = with_pads(j > i);
+  bool any_local = false;
+  for (int l = 0; l < cfg_.n_layers; ++l) any_local = any_local || cfg_.layer_is_local(l);
+  if (any_local) run.blocked_local = with_pads((j > i) | (j <= i - cfg_.window_size));
+  if (rotary_) {
+    if (position_ids.defined()) {
+      auto [cos, sin] = rotary_->upto(position_ids.max().item<int64_t>() + 1);
+      run.cos = at::embedding(cos.to(dev), position_ids).unsqueeze(2);  // [b, kp, 1, dim]
+      run.sin = at::embedding(sin.to(dev), position_ids).unsqueeze(2);
+    } else {
+      auto [cos, sin] = rotary_->upto(kp);
+      run.cos = cos.to(dev).unsqueeze(0).unsqueeze(2);  // [1, kp, 1, dim]
+      run.sin = sin.to(dev).unsqueeze(0).unsqueeze(2);
+    }
+  }
+  return run;
+}
+
+at::Tensor last_real_positions(const at::Tensor& attention_mask, int64_t batch, int64_t pos) {
+  if (!attention_mask.defined()) return at::full({batch}, pos - 1, at::kLong);
+  at::Tensor m = attention_mask.ne(0).to(at::kLong);
+  const int64_t n = m.size(1);
+  // index of the last 1: argmax of m * (1..n)
+  at::Tensor idx = (m * at::arange(1, n + 1, at::TensorOptions().dtype(at::kLong).device(m.device()))).argmax(1);
+  return idx.cpu();
+}
+
+at::Tensor mask_position_ids(const at::Tensor& attention_mask) {
+  at::Tensor ids = attention_mask.ne(0).to(at::kLong).cumsum(1) - 1;
+  return ids.clamp_min(0);
 }
 
 at::Tensor HookedTransformer::unembed(const at::Tensor& resid, const std::vector<int64_t>& columns) {
@@ -340,16 +418,26 @@ at::Tensor HookedTransformer::unembed(const at::Tensor& resid, const std::vector
   return out.view(shape);
 }
 
-at::Tensor HookedTransformer::per_token_loss(const at::Tensor& logits, const at::Tensor& tokens) {
+at::Tensor HookedTransformer::per_token_loss(const at::Tensor& logits, const at::Tensor& tokens,
+                                             const at::Tensor& attention_mask) {
   const int64_t p = logits.size(1);
   at::Tensor lp = at::log_softmax(logits.slice(1, 0, p - 1).to(at::kFloat), -1);
   at::Tensor next = tokens.slice(1, 1, p).to(logits.device()).unsqueeze(-1);
-  return -lp.gather(-1, next).squeeze(-1);
+  at::Tensor out = -lp.gather(-1, next).squeeze(-1);
+  if (attention_mask.defined()) {
+    at::Tensor m = attention_mask.to(logits.device()).ne(0);
+    out = out * (m.slice(1, 0, p - 1) & m.slice(1, 1, p)).to(out.scalar_type());
+  }
+  return out;
 }
 
-at::Tensor HookedTransformer::loss(const at::Tensor& logits, const at::Tensor& tokens) {
+at::Tensor HookedTransformer::loss(const at::Tensor& logits, const at::Tensor& tokens, const at::Tensor& attention_mask) {
   if (logits.size(1) < 2) throw Error("loss needs at least 2 positions");
-  return per_token_loss(logits, tokens).mean();
+  at::Tensor per = per_token_loss(logits, tokens, attention_mask);
+  if (!attention_mask.defined()) return per.mean();
+  at::Tensor m = attention_mask.to(logits.device()).ne(0);
+  const int64_t p = logits.size(1);
+  return per.sum() / (m.slice(1, 0, p - 1) & m.slice(1, 1, p)).sum().to(per.scalar_type());
 }
 
 void HookedTransformer::add_hook(const NameFilter& filter, ForwardHook fn, bool permanent) {

@@ -50,7 +50,19 @@ struct ForwardOptions {
   // LayerNorm, a KV cache, per-head inputs, hooks on hook_embed / hook_pos_embed /
   // blocks.0.hook_resid_pre).
   bool fold_embeddings = false;
+  // [batch, past + pos] with 1 at real tokens and 0 at padding (any integer or bool
+  // dtype), as TransformerLens's attention_mask: padded keys are never attended to,
+  // positions count real tokens only (cumsum(mask) - 1, 0 at leading pads), and a
+  // standard positional embedding is 0 at pads. Undefined: every token is real.
+  at::Tensor attention_mask;
 };
+
+// Each row's last real position, from an attention mask [batch, pos]: the index of its
+// last 1 (right padding: length - 1; left padding: pos - 1). Rows without a real token
+// give 0. Undefined mask: pos - 1 for every row of `batch`.
+at::Tensor last_real_positions(const at::Tensor& attention_mask, int64_t batch, int64_t pos);
+// TransformerLens's position ids for a mask [batch, n]: cumsum - 1, clamped at 0.
+at::Tensor mask_position_ids(const at::Tensor& attention_mask);
 
 struct ForwardHookSpec {
   NameFilter filter;  // which hook points
@@ -96,10 +108,13 @@ class HookedTransformer {
   // ln_final then the unembedding of a residual stream [..., d_model]; only the given
   // vocabulary columns when `columns` is non-empty (e.g. the two of a logit difference).
   at::Tensor unembed(const at::Tensor& resid, const std::vector<int64_t>& columns = {});
-  // Mean next-token cross-entropy of logits [b, p, v] against tokens [b, p].
-  static at::Tensor loss(const at::Tensor& logits, const at::Tensor& tokens);
-  // Per-position next-token losses [b, p-1].
-  static at::Tensor per_token_loss(const at::Tensor& logits, const at::Tensor& tokens);
+  // Mean next-token cross-entropy of logits [b, p, v] against tokens [b, p]. With an
+  // attention mask, as TransformerLens: only positions whose token and next token are
+  // both real count, and the mean is over those.
+  static at::Tensor loss(const at::Tensor& logits, const at::Tensor& tokens, const at::Tensor& attention_mask = {});
+  // Per-position next-token losses [b, p-1] (0 where the mask excludes a position).
+  static at::Tensor per_token_loss(const at::Tensor& logits, const at::Tensor& tokens,
+                                   const at::Tensor& attention_mask = {});
 
   std::pair<at::Tensor, ActivationCache> run_with_cache(const at::Tensor& input, const NameFilter& filter = all_names(),
                                                         const ForwardOptions& opts = {});
@@ -125,6 +140,7 @@ class HookedTransformer {
   void build();
   void bind();
   void make_views();
+  AttnRun attn_run(int64_t batch, int64_t past, int64_t pos, const at::Tensor& mask, const at::Tensor& position_ids);
 
   ModelConfig cfg_;
   StateDict sd_;
@@ -136,6 +152,7 @@ class HookedTransformer {
   std::unique_ptr<HookPoint> hook_embed_, hook_pos_embed_;
   std::vector<std::unique_ptr<Block>> blocks_;
   std::unique_ptr<Norm> ln_final_;
+  std::unique_ptr<RotaryTables> rotary_;  // shared by every layer; null without rotary
   std::vector<HookPoint*> order_;
   std::unordered_map<std::string, HookPoint*> by_name_;
 };

@@ -1,3 +1,4 @@
+#include <cmath>
 #include "mechlens/loading/families/common.h"
 
 #include "mechlens/core/error.h"
@@ -75,6 +76,27 @@ void common_fields(ModelConfig& c, const json& hf, const std::string& where) {
       hf["architectures"][0].is_string())
     c.original_architecture = hf["architectures"][0].get<std::string>();
   c.model_name = where;
+}
+
+void rope_scaling_from_hf(ModelConfig& c, const json& hf, const std::string& where) {
+  if (!hf.contains("rope_scaling") || hf["rope_scaling"].is_null()) return;
+  const json& rs = hf["rope_scaling"];
+  if (!rs.is_object()) fail(where, "rope_scaling must be an object or null");
+  std::string type = hf_string_or(rs, "rope_type", hf_string_or(rs, "type", "", where), where);
+  if (type == "default") return;
+  if (type != "linear" && type != "dynamic" && type != "llama3")
+    fail(where, "rope_scaling type \"" + type + "\" is not supported (supported: linear, dynamic, llama3)");
+  c.rope_scaling = parse_rope_scaling(type, where);
+  c.rope_factor = hf_double_or(rs, {"factor"}, -1, where);
+  if (!(c.rope_factor >= 1.0)) fail(where, "rope_scaling factor must be a number >= 1");
+  if (c.rope_scaling == RopeScaling::Dynamic) {
+    c.rope_original_n_ctx = c.n_ctx;
+    c.n_ctx = static_cast<int>(std::min(double(1 << 24), std::floor(c.n_ctx * c.rope_factor)));
+  } else if (c.rope_scaling == RopeScaling::Llama3) {
+    c.rope_low_freq_factor = hf_double_or(rs, {"low_freq_factor"}, 1.0, where);
+    c.rope_high_freq_factor = hf_double_or(rs, {"high_freq_factor"}, 4.0, where);
+    c.rope_original_n_ctx = hf_int(rs, {"original_max_position_embeddings"}, where);
+  }
 }
 
 at::Tensor linear_to_heads(const at::Tensor& w, int64_t heads) {

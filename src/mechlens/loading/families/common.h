@@ -24,6 +24,11 @@ ActFn act_from_hf(const std::string& hf, const std::string& where);
 // Fills the fields every family shares (bos/eos ids, tied embeddings, name).
 void common_fields(ModelConfig& c, const json& hf, const std::string& where);
 
+// HF's rope_scaling ({"type" or "rope_type": linear | dynamic | llama3, "factor", ...})
+// into c; Error naming `where` for other types. Dynamic scaling exists to run past the
+// trained context, so n_ctx becomes max_position_embeddings x factor.
+void rope_scaling_from_hf(ModelConfig& c, const json& hf, const std::string& where);
+
 // nn.Linear weight [heads * d_head, d_model] -> [heads, d_model, d_head].
 at::Tensor linear_to_heads(const at::Tensor& w, int64_t heads);
 // nn.Linear out-projection weight [d_model, heads * d_head] -> W_O [heads, d_head, d_model].

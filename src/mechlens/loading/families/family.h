@@ -38,5 +38,7 @@ Family mistral_family();
 Family gptj_family();
 Family opt_family();
 Family gemma_family();
+Family qwen2_family();
+Family phi3_family();
 
 }  // namespace mechlens

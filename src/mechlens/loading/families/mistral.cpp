@@ -15,14 +15,10 @@ Family mistral_family() {
   f.architectures = {"MistralForCausalLM"};
   f.config = [](const nlohmann::json& hf, const std::string& where) {
     ModelConfig c = conv::llama_like_config(hf, where, false);
-    int window = conv::hf_int_or(hf, {"sliding_window"}, -1, where);
-    if (window > 0 && window < c.n_ctx) {
-      c.window_size = window + 1;
-      c.attn_types.assign(c.n_layers, AttnType::Local);
-    }
+    conv::sliding_window_from_hf(c, hf, where);
     return c;
   };
-  f.convert = conv::llama_like_convert;
+  f.convert = [](const TensorStore& ts, const ModelConfig& c) { return conv::llama_like_convert(ts, c); };
   return f;
 }
 

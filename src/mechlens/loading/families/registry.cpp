@@ -5,7 +5,8 @@ namespace mechlens {
 
 const std::vector<Family>& families() {
   static const std::vector<Family> all = {gpt2_family(),  gpt_neo_family(), gpt_neox_family(), llama_family(),
-                                          gptj_family(),  opt_family(),     mistral_family(),  gemma_family()};
+                                          gptj_family(),  opt_family(),     mistral_family(),  gemma_family(),
+                                          qwen2_family(), phi3_family()};
   return all;
 }
 
