@@ -12,6 +12,7 @@
 #include "mechlens/loading/load_model.h"
 #include "mechlens/loading/safetensors.h"
 #include "mechlens/model/components.h"
+#include "mechlens/model/generate.h"
 #include "mechlens/tokenize/tokens.h"
 #include "test_util.h"
 
@@ -241,5 +242,33 @@ TEST(Memory, LongContextModelRunsAShortPromptInItsWeightSize) {
       const int64_t used = rss_bytes() - before;
       EXPECT_LT(used, weight_bytes + (64 << 20)) << "RSS grew by " << used << " for " << weight_bytes << " weight bytes";
     }
+  }
+}
+
+// Greedy generation from a left-padded batch continues each prompt as it would alone,
+// with and without the key/value cache; right padding is refused.
+TEST(Padding, LeftPaddedGenerationEqualsEachPromptAlone) {
+  for (PosEmbed pe : {PosEmbed::Standard, PosEmbed::Rotary}) {
+    ModelConfig c;
+    c.n_layers = 2, c.d_model = 32, c.n_heads = 4, c.d_head = 8, c.d_mlp = 64, c.d_vocab = 61, c.n_ctx = 32;
+    c.positional_embedding_type = pe;
+    HookedTransformer m(c, random_state_dict(c, 5));
+    std::vector<std::vector<int64_t>> rows = {{5, 9, 13, 2, 7}, {4, 8}, {1, 2, 3}};
+    TokenBatch b = pad_token_rows(rows, PaddingSide::Left, 0);
+    for (bool kv : {true, false}) {
+      GenerateOptions o;
+      o.max_new_tokens = 6, o.use_kv_cache = kv, o.attention_mask = b.attention_mask;
+      at::Tensor out = generate(m, b.tokens, o);
+      GenerateOptions alone = o;
+      alone.attention_mask = at::Tensor();
+      for (size_t i = 0; i < rows.size(); ++i) {
+        at::Tensor want = generate(m, at::tensor(rows[i], at::kLong).view({1, -1}), alone);
+        EXPECT_TRUE(at::equal(out[i].slice(0, b.tokens.size(1)), want[0].slice(0, rows[i].size())))
+            << "row " << i << (kv ? " kv" : " no kv");
+      }
+    }
+    GenerateOptions right;
+    right.attention_mask = pad_token_rows(rows, PaddingSide::Right, 0).attention_mask;
+    EXPECT_THROW(generate(m, pad_token_rows(rows, PaddingSide::Right, 0).tokens, right), Error);
   }
 }

@@ -57,3 +57,32 @@ def test_names_filter_keeps_only_the_named_hooks(load):
     assert torch.equal(some["z", 1], full["z", 1])
     _, one = model.run_with_cache(tokens, names_filter="blocks.0.hook_resid_post")
     assert list(one.keys()) == ["blocks.0.hook_resid_post"]
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_attention_mask_matches_transformer_lens_padded(golden, load, family):
+    """forward / run_with_cache(attention_mask=...) on the golden padded batches give TL's
+    logits (every slot) and each sequence's unpadded logits at its real positions; the
+    masked loss is TL's lm_cross_entropy_loss with the mask."""
+    path = os.path.join(golden, family, "padded.safetensors")
+    if not os.path.exists(path):
+        pytest.skip(f"{family} has no padded.safetensors")
+    pad = read_safetensors(path)
+    model = load(family)
+    for side in ("left", "right"):
+        ids, mask = pad[f"input_ids_{side}"], pad[f"attention_mask_{side}"]
+        logits = model(ids, attention_mask=mask)
+        assert_close(logits, pad[f"tl_logits_{side}"], 1e-4, f"{family} {side} vs TL")
+        out, cache = model.run_with_cache(ids, attention_mask=mask)
+        assert_close(out, logits, 1e-6, f"{family} {side} run_with_cache")
+        assert cache["blocks.0.hook_resid_pre"].shape[1] == ids.shape[1]
+        n = mask.sum(1)
+        for i in range(ids.shape[0]):
+            k = int(n[i])
+            real = logits[i, -k:] if side == "left" else logits[i, :k]
+            assert_close(real, pad[f"logits_unpadded_{i}"][0], 1e-4, f"{family} {side} row {i}")
+        lp = torch.log_softmax(logits, -1)[:, :-1].gather(-1, ids[:, 1:, None])[..., 0]
+        keep = (mask[:, :-1] * mask[:, 1:]).bool()
+        want = -(lp * keep).sum() / keep.sum()
+        got = model(ids, attention_mask=mask, return_type="loss")
+        assert abs(float(got) - float(want)) < 1e-5

@@ -1,5 +1,6 @@
 // mechlens bench engine --config gpt2-small --batch 2 --seq 20 --json
 #include "../../../bench/engine_bench.h"
+#include "../../../bench/memory_bench.h"
 #include "../../../bench/patching_bench.h"
 #include "../../../bench/scope_bench.h"
 #include "../../../bench/train_bench.h"
@@ -37,6 +38,19 @@ void add_bench(CLI::App& app) {
   patching->add_flag("--json", *as_json, "print one JSON line (the default output too)");
   patching->callback([p] {
     nlohmann::json j = bench::run_patching_bench(*p);
+    std::printf("%s\n", j.dump().c_str());
+  });
+
+  auto* mem = sub->add_subcommand("memory", "peak resident memory of a random model of a real shape vs its weights");
+  auto mo = std::make_shared<bench::MemoryBenchOptions>();
+  mem->add_option("--config", mo->config, "preset: gpt2-xl, pythia-1.4b, llama-3-8b, mistral-7b (or any other)");
+  mem->add_option("--dtype", mo->dtype, "float32 | bfloat16")->check(CLI::IsMember({"float32", "bfloat16"}));
+  mem->add_option("--batch", mo->batch)->check(CLI::Range(1, 64));
+  mem->add_option("--seq", mo->seq)->check(CLI::Range(1, 1 << 16));
+  mem->add_option("--threads", mo->threads)->check(CLI::Range(1, 256));
+  mem->add_flag("--json", *as_json, "print one JSON line (the default output too)");
+  mem->callback([mo] {
+    nlohmann::json j = bench::run_memory_bench(*mo);
     std::printf("%s\n", j.dump().c_str());
   });
 

@@ -34,11 +34,16 @@ void tune_openblas_for_training(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   tune_openblas_for_training(argc, argv);
-  // Keep freed tensor buffers in the heap instead of returning them to the kernel after
-  // every op: training loops reuse the same sizes, and the page faults of fresh mmaps
-  // cost more than the arithmetic on small models.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  // Training (and the explorer, which trains its default models on first run): keep
+  // freed tensor buffers in the heap instead of returning them to the kernel after every
+  // op: training loops reuse the same sizes, and the page faults of fresh mmaps cost more
+  // than the arithmetic on small models. Other commands keep glibc's defaults, which
+  // give memory back: on a real model the kept heap cost up to 1 GiB of RSS.
+  const std::string cmd = argc > 1 ? argv[1] : "";
+  if (cmd == "train" || cmd == "explore" || (cmd == "bench" && argc > 2 && std::string(argv[2]) == "train")) {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  }
   int threads = static_cast<int>(std::thread::hardware_concurrency());
   if (const char* t = std::getenv("MECHLENS_THREADS")) threads = std::max(1, std::atoi(t));
   at::set_num_threads(std::max(1, threads));

@@ -172,16 +172,36 @@ const SafetensorsEntry& SafetensorsFile::entry(const std::string& name) const {
   return it->second;
 }
 
+void SafetensorsFile::release(const SafetensorsEntry& e) const {
+  // The mapping is read-only and private: dropping its pages frees them from this
+  // process's resident set (the page cache keeps them), so a loaded model does not also
+  // hold the file it came from. Only whole pages inside the tensor's range.
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t a = reinterpret_cast<uintptr_t>(base_ + data_offset_ + e.begin);
+  const uintptr_t b = reinterpret_cast<uintptr_t>(base_ + data_offset_ + e.end);
+  const uintptr_t lo = (a + page - 1) / page * page, hi = b / page * page;
+  if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
+
 at::Tensor SafetensorsFile::get(const std::string& name) const {
   const auto& e = entry(name);
   at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(e.scalar_type));
   if (e.end > e.begin) std::memcpy(t.data_ptr(), base_ + data_offset_ + e.begin, e.end - e.begin);
+  release(e);
   return t;
 }
 
 at::Tensor SafetensorsFile::get(const std::string& name, at::ScalarType to) const {
-  at::Tensor t = get(name);
-  return t.scalar_type() == to ? t : t.to(to);
+  const auto& e = entry(name);
+  if (e.scalar_type == to || e.end == e.begin) {
+    at::Tensor t = get(name);
+    return t.scalar_type() == to ? t : t.to(to);
+  }
+  // Cast once, straight from the mapping: no copy in the file's dtype first.
+  void* src = const_cast<uint8_t*>(base_ + data_offset_ + e.begin);
+  at::Tensor t = at::from_blob(src, e.shape, at::TensorOptions().dtype(e.scalar_type)).to(to);
+  release(e);
+  return t;
 }
 
 std::string safetensors_bytes(const std::vector<std::pair<std::string, at::Tensor>>& tensors,

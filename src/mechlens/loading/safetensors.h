@@ -38,7 +38,7 @@ class SafetensorsFile {
 
   // A fresh, owned, contiguous tensor. If `to` is given the values are converted.
   at::Tensor get(const std::string& name) const;
-  at::Tensor get(const std::string& name, at::ScalarType to) const;
+  at::Tensor get(const std::string& name, at::ScalarType to) const;  // cast once from the mapping
 
  private:
   SafetensorsFile() = default;
@@ -46,6 +46,7 @@ class SafetensorsFile {
 
   std::string path_;
   const uint8_t* base_ = nullptr;  // whole file
+  void release(const SafetensorsEntry& e) const;  // drops the tensor's mapped pages from RSS
   size_t size_ = 0;
   void* map_ = nullptr;            // mmap'ed region (nullptr when from_bytes)
   std::string owned_;              // bytes when from_bytes

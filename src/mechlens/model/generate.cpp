@@ -42,9 +42,17 @@ at::Tensor generate(HookedTransformer& model, const at::Tensor& tokens, const Ge
   KVCache cache;
   ForwardOptions fo;
   if (o.use_kv_cache) fo.kv_cache = &cache;
+  at::Tensor mask;
+  if (o.attention_mask.defined()) {
+    if (o.attention_mask.sizes() != tokens.sizes()) throw Error("attention_mask must have the prompts' shape");
+    mask = o.attention_mask.ne(0).to(at::kLong).to(tokens.device());
+    if (!mask.select(1, mask.size(1) - 1).all().item<bool>())
+      throw Error("generation continues each row after its last column: pad prompts on the left");
+  }
   for (int step = 0; step < o.max_new_tokens; ++step) {
     // With the cache, the first step runs the prompt and later steps only the new token.
     at::Tensor input = (o.use_kv_cache && step > 0) ? out.slice(1, out.size(1) - 1) : out;
+    if (mask.defined()) fo.attention_mask = mask;
     at::Tensor logits = model.forward(input, fo);
     at::Tensor next = sample_next(logits.select(1, logits.size(1) - 1).to(at::kCPU), o, gen);
     if (o.stop_token >= 0) {
@@ -52,6 +60,7 @@ at::Tensor generate(HookedTransformer& model, const at::Tensor& tokens, const Ge
       finished = finished | (next == o.stop_token);
     }
     out = at::cat({out, next.unsqueeze(1).to(out.device())}, 1);
+    if (mask.defined()) mask = at::cat({mask, at::ones({mask.size(0), 1}, mask.options())}, 1);
     if (o.stop_token >= 0 && finished.all().item<bool>()) break;
   }
   return out;

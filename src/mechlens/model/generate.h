@@ -18,6 +18,10 @@ struct GenerateOptions {
   uint64_t seed = 0;
   bool use_kv_cache = true;
   int64_t stop_token = -1;   // stop a row once it emits this id (-1: never)
+  // [batch, pos] for a left-padded batch of prompts (1 = real token), as HF's generate
+  // takes them: every step runs masked, with positions counting real tokens only.
+  // Right padding is refused (the next token follows each row's last column).
+  at::Tensor attention_mask;
 };
 
 // tokens [batch, pos] -> [batch, pos + new]. Throws mechlens::Error when the result

@@ -1,6 +1,9 @@
 #include "mechlens/model/hooked_transformer.h"
 
 #include <algorithm>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <map>
 #include <sstream>
 
@@ -214,28 +217,39 @@ void HookedTransformer::bind() {
     auto w = [&](const char* n) -> const at::Tensor& { return sd_.at(param_name(n, l)); };
     fused_[param_name("W_qkv", l)] = at::cat({flat(w("W_Q")), flat(w("W_K")), flat(w("W_V"))}, 1);
     fused_[param_name("b_qkv", l)] = at::cat({w("b_Q").reshape(-1), w("b_K").reshape(-1), w("b_V").reshape(-1)});
+    // The separate copies go at once (sd_'s entries become views of the fused storage)
+    // and their memory back to the system: glibc keeps freed heap blocks below its
+    // adaptive mmap threshold resident otherwise, and the next layer's storage cannot
+    // reuse them. Building the model then holds one layer's q, k, v twice, not a quarter
+    // of all attention weights.
+    layer_views(l);
+#ifdef __GLIBC__
+    ::malloc_trim(0);
+#endif
   }
   tied_ = cfg_.tie_word_embeddings && at::equal(sd_.at(param_name("W_U")), sd_.at(param_name("W_E")).t());
   make_views();
 }
 
-void HookedTransformer::make_views() {
+void HookedTransformer::layer_views(int l) {
   const int64_t h = cfg_.n_heads, kvh = cfg_.kv_heads(), dh = cfg_.d_head, d = cfg_.d_model;
-  view_names_.clear();
-  for (int l = 0; l < cfg_.n_layers; ++l) {
-    const at::Tensor &w = fused_.at(param_name("W_qkv", l)), &bias = fused_.at(param_name("b_qkv", l));
-    const int64_t cut[4] = {0, h * dh, (h + kvh) * dh, (h + 2 * kvh) * dh};
-    const char* W_names[3] = {"W_Q", "W_K", "W_V"};
-    const char* b_names[3] = {"b_Q", "b_K", "b_V"};
-    for (int i = 0; i < 3; ++i) {
-      const int64_t n = i == 0 ? h : kvh;
-      const std::string W_name = param_name(W_names[i], l), b_name = param_name(b_names[i], l);
-      sd_[W_name] = w.slice(1, cut[i], cut[i + 1]).view({d, n, dh}).permute({1, 0, 2});
-      sd_[b_name] = bias.slice(0, cut[i], cut[i + 1]).view({n, dh});
-      view_names_.push_back(W_name);
-      view_names_.push_back(b_name);
-    }
+  const at::Tensor &w = fused_.at(param_name("W_qkv", l)), &bias = fused_.at(param_name("b_qkv", l));
+  const int64_t cut[4] = {0, h * dh, (h + kvh) * dh, (h + 2 * kvh) * dh};
+  const char* W_names[3] = {"W_Q", "W_K", "W_V"};
+  const char* b_names[3] = {"b_Q", "b_K", "b_V"};
+  for (int i = 0; i < 3; ++i) {
+    const int64_t n = i == 0 ? h : kvh;
+    const std::string W_name = param_name(W_names[i], l), b_name = param_name(b_names[i], l);
+    sd_[W_name] = w.slice(1, cut[i], cut[i + 1]).view({d, n, dh}).permute({1, 0, 2});
+    sd_[b_name] = bias.slice(0, cut[i], cut[i + 1]).view({n, dh});
+    view_names_.push_back(W_name);
+    view_names_.push_back(b_name);
   }
+}
+
+void HookedTransformer::make_views() {
+  view_names_.clear();
+  for (int l = 0; l < cfg_.n_layers; ++l) layer_views(l);
   // Tied embeddings stay one tensor: W_U is a view of W_E.
   const std::string W_U = param_name("W_U");
   if (tied_) sd_[W_U] = sd_.at(param_name("W_E")).t(), view_names_.push_back(W_U);

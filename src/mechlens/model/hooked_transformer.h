@@ -140,6 +140,7 @@ class HookedTransformer {
   void build();
   void bind();
   void make_views();
+  void layer_views(int layer);  // sd_'s W_Q..b_V of one layer as views of its fused storage
   AttnRun attn_run(int64_t batch, int64_t past, int64_t pos, const at::Tensor& mask, const at::Tensor& position_ids);
 
   ModelConfig cfg_;

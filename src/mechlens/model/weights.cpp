@@ -79,19 +79,35 @@ void fill_missing_defaults(StateDict& sd, const ModelConfig& cfg) {
 
 StateDict random_state_dict(const ModelConfig& cfg, uint64_t seed) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const at::ScalarType dt = cfg.dtype == "bfloat16" ? at::kBFloat16 : cfg.dtype == "float16" ? at::kHalf : at::kFloat;
+  // N(0, std) in the model's dtype. float32 draws the whole tensor at once (the values
+  // every seeded test relies on); a half-precision model draws 16M values at a time, so
+  // a large model never holds a float32 copy of a weight (llama-3-8b's embedding would
+  // be 2 GiB).
+  auto normal = [&](const std::vector<int64_t>& shape, double std) {
+    if (dt == at::kFloat) return at::normal(0.0, std, shape, gen);
+    at::Tensor t = at::empty(shape, at::TensorOptions().dtype(dt));
+    at::Tensor flat = t.view(-1);
+    const int64_t chunk = int64_t{1} << 24;
+    for (int64_t i = 0; i < flat.numel(); i += chunk) {
+      const int64_t n = std::min(chunk, flat.numel() - i);
+      flat.slice(0, i, i + n).copy_(at::normal(0.0, std, {n}, gen));
+    }
+    return t;
+  };
   StateDict sd;
   for (const auto& [name, shape] : expected_parameters(cfg)) {
     const std::string last = name.substr(name.rfind('.') + 1);
     at::Tensor t;
     if (last == "W_E" || last == "W_pos") {
-      t = at::normal(0.0, 0.5, shape, gen);
+      t = normal(shape, 0.5);
     } else if (last[0] == 'W') {
       int64_t fan_in = (last == "W_O") ? shape[0] * shape[1] : shape[shape.size() - 2];
-      t = at::normal(0.0, 1.0 / std::sqrt(static_cast<double>(fan_in)), shape, gen);
+      t = normal(shape, 1.0 / std::sqrt(static_cast<double>(fan_in)));
     } else if (last == "w") {
-      t = at::ones(shape);
+      t = at::ones(shape, at::TensorOptions().dtype(dt));
     } else {
-      t = at::zeros(shape);
+      t = at::zeros(shape, at::TensorOptions().dtype(dt));
     }
     sd[name] = t;
   }
