@@ -19,6 +19,7 @@
 #include "mechlens/analysis/patching.h"
 #include "mechlens/analysis/path_patching.h"
 #include "mechlens/analysis/residual.h"
+#include "mechlens/analysis/verify.h"
 #include "mechlens/core/error.h"
 #include "mechlens/core/factored_matrix.h"
 #include "mechlens/core/tensor_json.h"

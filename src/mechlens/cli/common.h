@@ -39,6 +39,7 @@ at::Tensor prompt_tokens(const Tokenizer& tok, const HookedTransformer& m, const
 
 // Registration, one per file.
 void add_info(CLI::App& app);
+void add_verify(CLI::App& app);
 void add_tokenize(CLI::App& app);
 void add_run(CLI::App& app);
 void add_generate(CLI::App& app);

@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   mechlens::cli::add_init(app);
   mechlens::cli::add_info(app);
+  mechlens::cli::add_verify(app);
   mechlens::cli::add_tokenize(app);
   mechlens::cli::add_run(app);
   mechlens::cli::add_generate(app);
